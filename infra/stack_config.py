@@ -1,0 +1,475 @@
+"""Typed stack configuration: parsed once, validated up front, all problems at once.
+
+This module does not import Pulumi, so the model build and the offline policy review
+read the same ``StackConfig`` from ``Pulumi.<stack>.yaml`` as ``pulumi up`` does
+(``infra/config.py`` feeds it from the engine's config instead).
+"""
+
+import ipaddress
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.gpus import GPU_TYPES, GpuType
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SITES = ("public", "private")
+DEFAULT_MODEL_PLACEMENT: dict[str, tuple[str, ...]] = {
+    "text_embedding": ("public", "private"),
+    "ctr_ranker": ("private",),
+}
+RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
+# AWS refuses these tunnel inside ranges (VPN User Guide, "Tunnel options").
+AWS_RESERVED_INSIDE_CIDRS = tuple(
+    ipaddress.IPv4Network(c)
+    for c in (
+        "169.254.0.0/30",
+        "169.254.1.0/30",
+        "169.254.2.0/30",
+        "169.254.3.0/30",
+        "169.254.4.0/30",
+        "169.254.5.0/30",
+        "169.254.169.252/30",
+    )
+)
+LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
+PRIVATE_ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
+ANYWHERE = ipaddress.IPv4Network("0.0.0.0/0")
+OBJECT_KEYS = ("hybrid:publicGpuPools", "hybrid:privateGpuPools", "hybrid:models")
+
+
+class ConfigError(Exception):
+    """Every problem found in a stack's config, each naming the key to fix."""
+
+    def __init__(self, stack: str, problems: list["Problem"]) -> None:
+        self.stack = stack
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"Stack '{stack}' has {len(problems)} configuration problem(s); "
+            f"fix them in Pulumi.{stack}.yaml (or with `pulumi config set`):\n{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GpuPoolConfig:
+    """One GPU node pool; the same shape on both clouds."""
+
+    name: str
+    gpu: GpuType
+    machine_type: str
+    """EC2 instance type on the public site, GCE machine type on the private site."""
+    min_size: int
+    max_size: int
+    desired_size: int
+    spot: bool
+    gpus_per_node: int = 1
+
+
+@dataclass(frozen=True)
+class PublicSiteConfig:
+    """The AWS site: EKS in its own VPC."""
+
+    region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    asn: int
+    kubernetes_version: str
+    gpu_pools: tuple[GpuPoolConfig, ...]
+
+
+@dataclass(frozen=True)
+class PrivateSiteConfig:
+    """The GCP site: private GKE in a custom-mode VPC."""
+
+    project: str
+    region: str
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    control_plane_cidr: str
+    asn: int
+    release_channel: str
+    gpu_pools: tuple[GpuPoolConfig, ...]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    public: PublicSiteConfig
+    private: PrivateSiteConfig
+    vpn_inside_cidrs: tuple[str, ...]
+    admin_cidrs: tuple[str, ...]
+    allow_public_control_plane: bool
+    deletion_protection: bool
+    models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Model name -> the sites it is placed on."""
+
+    def models_on(self, site: str) -> tuple[str, ...]:
+        return tuple(name for name, sites in self.models.items() if site in sites)
+
+    def private_only_models(self) -> tuple[str, ...]:
+        return tuple(name for name, sites in self.models.items() if sites == ("private",))
+
+    def gpu_types_on(self, site: str) -> tuple[GpuType, ...]:
+        pools = self.public.gpu_pools if site == "public" else self.private.gpu_pools
+        return tuple(dict.fromkeys(pool.gpu for pool in pools))
+
+
+def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
+    """Read ``Pulumi.<stack>.yaml`` (with the project's defaults) into a StackConfig."""
+    return parse_stack_config(stack, read_stack_file(stack, root))
+
+
+def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Raw config of a stack as the CLI would see it: project defaults, then the stack file."""
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise ConfigError(stack, [Problem("stack", f"no {stack_file.name}; known stacks: {known}")])
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    values = {
+        key: spec["default"]
+        for key, spec in (project.get("config") or {}).items()
+        if isinstance(spec, dict) and "default" in spec
+    }
+    values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    return values
+
+
+def declared_keys(root: Path = PROJECT_ROOT) -> tuple[str, ...]:
+    """Every ``hybrid:`` key the project knows: declared in Pulumi.yaml, plus object keys."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    return tuple(project.get("config") or {}) + OBJECT_KEYS
+
+
+def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
+    """Turn raw values (native, or strings as the engine passes them) into a StackConfig.
+
+    Raises ConfigError listing every problem; never returns a half-valid config.
+    """
+    reader = _Reader(raw)
+    known = set(declared_keys())
+    for key in raw:
+        if key.startswith("hybrid:") and key not in known:
+            reader.problem(key, f"unknown key; known hybrid keys: {sorted(known)}")
+
+    region = reader.string("aws:region")
+    azs = tuple(reader.string_list("hybrid:awsAvailabilityZones"))
+    public = PublicSiteConfig(
+        region=region,
+        availability_zones=azs,
+        vpc_cidr=reader.string("hybrid:awsVpcCidr"),
+        asn=reader.integer("hybrid:awsAsn"),
+        kubernetes_version=reader.string("hybrid:eksVersion"),
+        gpu_pools=_gpu_pools(reader, "hybrid:publicGpuPools", "aws"),
+    )
+    private = PrivateSiteConfig(
+        project=reader.string("gcp:project"),
+        region=reader.string("gcp:region"),
+        subnet_cidr=reader.string("hybrid:gcpSubnetCidr"),
+        pods_cidr=reader.string("hybrid:gkePodsCidr"),
+        services_cidr=reader.string("hybrid:gkeServicesCidr"),
+        control_plane_cidr=reader.string("hybrid:gkeControlPlaneCidr"),
+        asn=reader.integer("hybrid:gcpAsn"),
+        release_channel=reader.string("hybrid:gkeReleaseChannel"),
+        gpu_pools=_gpu_pools(reader, "hybrid:privateGpuPools", "gcp"),
+    )
+    config = StackConfig(
+        stack=stack,
+        public=public,
+        private=private,
+        vpn_inside_cidrs=tuple(reader.string_list("hybrid:vpnInsideCidrs")),
+        admin_cidrs=tuple(reader.string_list("hybrid:adminCidrs")),
+        allow_public_control_plane=reader.boolean("hybrid:allowPublicControlPlane"),
+        deletion_protection=reader.boolean("hybrid:deletionProtection"),
+        models=_models(reader),
+    )
+    _check_sites(reader, config)
+    _check_networks(reader, config)
+    _check_asns(reader, config)
+    if reader.problems:
+        raise ConfigError(stack, reader.problems)
+    return config
+
+
+# --- validation --------------------------------------------------------------
+
+
+def _check_sites(reader: "_Reader", config: StackConfig) -> None:
+    azs = config.public.availability_zones
+    minimum = 3 if config.stack == "prod" else 2
+    if len(set(azs)) < minimum:
+        reader.problem(
+            "hybrid:awsAvailabilityZones",
+            f"needs at least {minimum} distinct zones for stack '{config.stack}', got {list(azs)}",
+        )
+    for az in azs:
+        if config.public.region and not az.startswith(config.public.region):
+            reader.problem(
+                "hybrid:awsAvailabilityZones",
+                f"zone '{az}' is not in aws:region '{config.public.region}'",
+            )
+    if config.private.release_channel and config.private.release_channel not in RELEASE_CHANNELS:
+        reader.problem(
+            "hybrid:gkeReleaseChannel",
+            f"'{config.private.release_channel}' is not one of {list(RELEASE_CHANNELS)}",
+        )
+
+
+def _check_networks(reader: "_Reader", config: StackConfig) -> None:
+    ranges = {
+        "hybrid:awsVpcCidr": config.public.vpc_cidr,
+        "hybrid:gcpSubnetCidr": config.private.subnet_cidr,
+        "hybrid:gkePodsCidr": config.private.pods_cidr,
+        "hybrid:gkeServicesCidr": config.private.services_cidr,
+        "hybrid:gkeControlPlaneCidr": config.private.control_plane_cidr,
+    }
+    networks = {key: reader.network(key, value) for key, value in ranges.items() if value}
+    parsed = {key: net for key, net in networks.items() if net is not None}
+    keys = list(parsed)
+    for i, first in enumerate(keys):
+        for second in keys[i + 1 :]:
+            if parsed[first].overlaps(parsed[second]):
+                reader.problem(
+                    second,
+                    f"{parsed[second]} overlaps {first} ({parsed[first]}); "
+                    "every range across both clouds must be distinct",
+                )
+    control_plane = parsed.get("hybrid:gkeControlPlaneCidr")
+    if control_plane is not None and control_plane.prefixlen != 28:
+        reader.problem(
+            "hybrid:gkeControlPlaneCidr",
+            f"{control_plane} is a /{control_plane.prefixlen}; GKE needs exactly a /28",
+        )
+
+    inside = [reader.network("hybrid:vpnInsideCidrs", c) for c in config.vpn_inside_cidrs]
+    if len(config.vpn_inside_cidrs) != 4:
+        reader.problem(
+            "hybrid:vpnInsideCidrs",
+            f"needs exactly 4 ranges (one per tunnel), got {len(config.vpn_inside_cidrs)}",
+        )
+    for net in (n for n in inside if n is not None):
+        if net.prefixlen != 30 or not net.subnet_of(LINK_LOCAL):
+            reader.problem("hybrid:vpnInsideCidrs", f"{net} must be a /30 inside 169.254.0.0/16")
+        elif net in AWS_RESERVED_INSIDE_CIDRS:
+            reader.problem("hybrid:vpnInsideCidrs", f"{net} is reserved by AWS; pick another /30")
+    if len({str(n) for n in inside if n is not None}) != len(inside):
+        reader.problem("hybrid:vpnInsideCidrs", "the four ranges must be distinct")
+
+    if not config.admin_cidrs:
+        reader.problem(
+            "hybrid:adminCidrs",
+            "list at least one network allowed to reach the control planes "
+            "(e.g. your office or CI runner range)",
+        )
+    for cidr in config.admin_cidrs:
+        if (
+            reader.network("hybrid:adminCidrs", cidr) == ANYWHERE
+            and not config.allow_public_control_plane
+        ):
+            reader.problem(
+                "hybrid:adminCidrs",
+                "0.0.0.0/0 opens the control planes to the internet; "
+                "set hybrid:allowPublicControlPlane: true to opt in explicitly",
+            )
+
+
+def _check_asns(reader: "_Reader", config: StackConfig) -> None:
+    for key, asn in (("hybrid:awsAsn", config.public.asn), ("hybrid:gcpAsn", config.private.asn)):
+        if asn and not any(low <= asn <= high for low, high in PRIVATE_ASN_RANGES):
+            reader.problem(
+                key, f"{asn} is not a private ASN (64512-65534 or 4200000000-4294967294)"
+            )
+    if config.public.asn and config.public.asn == config.private.asn:
+        reader.problem("hybrid:gcpAsn", f"equals hybrid:awsAsn ({config.public.asn}); use two ASNs")
+
+
+def _gpu_pools(reader: "_Reader", key: str, cloud: str) -> tuple[GpuPoolConfig, ...]:
+    pools: list[GpuPoolConfig] = []
+    seen: set[str] = set()
+    for index, item in enumerate(reader.object_list(key)):
+        where = f"{key}[{index}]"
+        item_reader = _Reader(item, prefix=f"{where}.")
+        name = item_reader.string("name")
+        gpu_name = item_reader.string("gpuType")
+        machine = item_reader.string("machineType")
+        sizes = [item_reader.integer(k) for k in ("minSize", "maxSize", "desiredSize")]
+        spot = item_reader.boolean("spot", default=False)
+        per_node = item_reader.integer("gpusPerNode", default=1)
+        for extra in set(item) - {
+            "name", "gpuType", "machineType", "minSize", "maxSize", "desiredSize", "spot",
+            "gpusPerNode",
+        }:  # fmt: skip
+            item_reader.problem(extra, "unknown field")
+        reader.problems.extend(item_reader.problems)
+        if item_reader.problems:
+            continue
+        if name in seen:
+            reader.problem(f"{where}.name", f"pool name '{name}' is used twice")
+        seen.add(name)
+        gpu = GPU_TYPES.get(gpu_name)
+        if gpu is None:
+            reader.problem(
+                f"{where}.gpuType", f"unknown GPU type '{gpu_name}'; known: {sorted(GPU_TYPES)}"
+            )
+            continue
+        _check_machine(reader, f"{where}.machineType", gpu, machine, cloud)
+        min_size, max_size, desired = sizes
+        if min_size < 0 or per_node < 1:
+            reader.problem(where, "minSize must be >= 0 and gpusPerNode >= 1")
+        if min_size > max_size:
+            reader.problem(f"{where}.minSize", f"minSize {min_size} is above maxSize {max_size}")
+        elif not min_size <= desired <= max_size:
+            reader.problem(
+                f"{where}.desiredSize",
+                f"desiredSize {desired} is outside minSize..maxSize ({min_size}..{max_size})",
+            )
+        pools.append(GpuPoolConfig(name, gpu, machine, min_size, max_size, desired, spot, per_node))
+    if not pools and not reader.problems_for(key):
+        reader.problem(key, "declare at least one GPU pool for this site")
+    return tuple(pools)
+
+
+def _check_machine(reader: "_Reader", key: str, gpu: GpuType, machine: str, cloud: str) -> None:
+    if cloud == "aws":
+        if not gpu.aws_instance_families:
+            reader.problem(key, f"GPU '{gpu.name}' is not offered on AWS")
+        elif not gpu.fits_aws(machine):
+            families = ", ".join(f"{f}.*" for f in gpu.aws_instance_families)
+            reader.problem(key, f"'{machine}' does not carry a {gpu.name}; use {families}")
+    elif gpu.gcp_accelerator is None:
+        reader.problem(key, f"GPU '{gpu.name}' is not offered on GCP")
+    elif not gpu.fits_gcp(machine):
+        prefixes = ", ".join(f"{p}*" for p in gpu.gcp_machine_prefixes)
+        reader.problem(
+            key, f"'{machine}' cannot attach {gpu.gcp_accelerator} ({gpu.name}); use {prefixes}"
+        )
+
+
+def _models(reader: "_Reader") -> dict[str, tuple[str, ...]]:
+    try:
+        raw = _decoded(reader.value("hybrid:models", default=None))
+    except ValueError:
+        raw = "(not JSON)"
+    if raw is None:
+        return dict(DEFAULT_MODEL_PLACEMENT)
+    if not isinstance(raw, dict):
+        reader.problem("hybrid:models", "must map a model name to the list of sites it runs on")
+        return {}
+    models: dict[str, tuple[str, ...]] = {}
+    for name, sites in raw.items():
+        key = f"hybrid:models.{name}"
+        if not isinstance(sites, list) or not sites or not set(sites) <= set(SITES):
+            reader.problem(key, f"must be a non-empty list drawn from {list(SITES)}, got {sites!r}")
+            continue
+        models[name] = tuple(site for site in SITES if site in sites)
+    return models
+
+
+class _Reader:
+    """Typed getters over raw config that record problems instead of raising."""
+
+    def __init__(self, raw: Mapping[str, Any], prefix: str = "") -> None:
+        self.raw = raw
+        self.prefix = prefix
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.prefix + key, message))
+
+    def problems_for(self, key: str) -> list[Problem]:
+        return [p for p in self.problems if p.key.startswith(self.prefix + key)]
+
+    def value(self, key: str, default: Any = ...) -> Any:
+        if key in self.raw and self.raw[key] is not None:
+            return self.raw[key]
+        if default is ...:
+            self.problem(key, "is required")
+        return default
+
+    def _typed(self, key: str, default: Any, kind: str, convert: Callable[[Any], Any]) -> Any:
+        """The converted value; ``default`` when absent (``...`` marks it required)."""
+        raw = self.value(key, default)
+        if raw is ... or raw is default:
+            return None if raw is ... else default
+        try:
+            return convert(raw)
+        except (TypeError, ValueError):
+            self.problem(key, f"must be {kind}, got {raw!r}")
+            return None
+
+    def string(self, key: str) -> str:
+        return self._typed(key, ..., "a string", _as_string) or ""
+
+    def integer(self, key: str, default: Any = ...) -> int:
+        value = self._typed(key, default, "an integer", _as_int)
+        return 0 if value is None else value
+
+    def boolean(self, key: str, default: Any = ...) -> bool:
+        return bool(self._typed(key, default, "true or false", _as_bool))
+
+    def string_list(self, key: str) -> list[str]:
+        return self._typed(key, ..., "a list of strings", _as_string_list) or []
+
+    def object_list(self, key: str) -> list[dict[str, Any]]:
+        return self._typed(key, ..., "a list of objects", _as_object_list) or []
+
+    def network(self, key: str, cidr: str) -> ipaddress.IPv4Network | None:
+        try:
+            return ipaddress.IPv4Network(cidr)
+        except ValueError as error:
+            self.problem(key, f"'{cidr}' is not a valid IPv4 CIDR ({error})")
+            return None
+
+
+def _decoded(raw: Any) -> Any:
+    """The engine passes non-string config as JSON text; files pass native values."""
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _as_string(raw: Any) -> str:
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise TypeError
+    return str(raw)
+
+
+def _as_int(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise TypeError
+    return int(raw)
+
+
+def _as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValueError
+
+
+def _as_string_list(raw: Any) -> list[str]:
+    value = _decoded(raw)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError
+    return value
+
+
+def _as_object_list(raw: Any) -> list[dict[str, Any]]:
+    value = _decoded(raw)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError
+    return value
