@@ -1,0 +1,26 @@
+"""One error hierarchy for the model build; the CLI turns it into a message and an exit code."""
+
+
+class ModelkitError(Exception):
+    """Something the user can fix; the message says what and how."""
+
+
+class SourceError(ModelkitError):
+    """A model source (config.pbtxt, model.py) or a rendered config is wrong."""
+
+    def __init__(self, model: str, field: str, message: str) -> None:
+        self.model = model
+        self.field = field
+        super().__init__(f"model '{model}', field '{field}': {message}")
+
+
+class ManifestError(ModelkitError):
+    """A rendered repository is missing, or its files no longer match manifest.json."""
+
+
+class PlacementError(ModelkitError):
+    """A stack places a model where it must not run, or names a model that does not exist."""
+
+
+class BuildError(ModelkitError):
+    """An export or training step produced something unusable (e.g. AUC below target)."""
