@@ -1,0 +1,43 @@
+"""One error hierarchy for the serving library; the CLIs turn it into a message and exit code."""
+
+
+class ServingError(Exception):
+    """Base of every error the serving library raises on purpose."""
+
+    exit_code = 1
+
+
+class LocalStackError(ServingError):
+    """The local stack could not start, or its state is unusable."""
+
+
+class UploadVerificationError(ServingError):
+    """An object in a bucket does not match the manifest: it is never served."""
+
+
+class RequestError(ServingError):
+    """The server refused the request itself (bad input): retrying cannot help."""
+
+    exit_code = 2
+
+
+class SiteUnavailableError(ServingError):
+    """No site that the model is placed on answered before the deadline.
+
+    For a private-only model this is the fail-closed answer: the request is never sent
+    to the public site, whatever happens to the private one.
+    """
+
+    exit_code = 3
+
+    def __init__(self, model: str, sites: tuple[str, ...], causes: dict[str, str]) -> None:
+        self.model = model
+        self.sites = sites
+        self.causes = causes
+        detail = "; ".join(f"{site}: {cause}" for site, cause in causes.items()) or "no attempt"
+        placed = " and ".join(sites)
+        only = " (placed only there; never sent elsewhere)" if len(sites) == 1 else ""
+        super().__init__(
+            f"model '{model}' is unavailable: it is placed on {placed}{only} and no site "
+            f"answered ({detail}). Check `make status-local` or the site's endpoint."
+        )

@@ -1,0 +1,140 @@
+"""The two emulated buckets behind one small interface: put, read, list, encryption.
+
+The uploader works against `Bucket` and never knows which cloud it talks to; each
+implementation also reports how an object is encrypted so that the uploader can refuse
+one that is not (moto stores a bucket policy but does not enforce it).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+CHUNK = 1 << 20
+# moto accepts any credentials; these only have to be the same on both ends.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "hybrid-local",
+    "AWS_SECRET_ACCESS_KEY": "hybrid-local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class Bucket(Protocol):
+    @property
+    def url(self) -> str:
+        """`s3://<bucket>` or `gs://<bucket>`: what the object keys are relative to."""
+        ...
+
+    def put(self, key: str, source: Path, sha256: str) -> None: ...
+
+    def read(self, key: str) -> Iterator[bytes]: ...
+
+    def sizes(self, prefix: str) -> dict[str, int]: ...
+
+    def encryption_problem(self, key: str) -> str | None:
+        """Why the object is not encrypted as the bucket requires, or None when it is."""
+        ...
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket on moto's S3; every put names the KMS key (the bucket policy demands it)."""
+
+    endpoint: str
+    name: str
+    kms_key_arn: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.name}"
+
+    def put(self, key: str, source: Path, sha256: str) -> None:
+        self._client().upload_file(
+            str(source),
+            self.name,
+            key,
+            ExtraArgs={
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": self.kms_key_arn,
+                "Metadata": {"sha256": sha256},
+            },
+        )
+
+    def read(self, key: str) -> Iterator[bytes]:
+        body = self._client().get_object(Bucket=self.name, Key=key)["Body"]
+        yield from body.iter_chunks(CHUNK)
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        pages = (
+            self._client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.name, Prefix=prefix)
+        )
+        return {item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
+
+    def encryption_problem(self, key: str) -> str | None:
+        head = self._client().head_object(Bucket=self.name, Key=key)
+        algorithm, key_id = head.get("ServerSideEncryption"), head.get("SSEKMSKeyId", "")
+        if algorithm != "aws:kms" or not self.kms_key_arn.endswith(key_id.split("/")[-1]):
+            found = f"{algorithm or 'no encryption'} {key_id}".strip()
+            return f"encrypted with {found}, not SSE-KMS under the bucket's key"
+        return None
+
+    def _client(self) -> Any:
+        return s3_client(self.endpoint)
+
+
+@dataclass(frozen=True)
+class GcsBucket:
+    """A bucket on fake-gcs-server (which has no KMS: the cloud path adds CMEK)."""
+
+    endpoint: str
+    name: str
+
+    @property
+    def url(self) -> str:
+        return f"gs://{self.name}"
+
+    def put(self, key: str, source: Path, sha256: str) -> None:
+        blob = self._bucket().blob(key)
+        blob.metadata = {"sha256": sha256}
+        blob.upload_from_filename(str(source))
+
+    def read(self, key: str) -> Iterator[bytes]:
+        with self._bucket().blob(key).open("rb", chunk_size=CHUNK) as stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        return {blob.name: blob.size or 0 for blob in self._bucket().list_blobs(prefix=prefix)}
+
+    def encryption_problem(self, key: str) -> str | None:
+        return None
+
+    def _bucket(self) -> storage.Bucket:
+        return gcs_client(self.endpoint).bucket(self.name)
+
+
+def s3_client(endpoint: str, service: str = "s3") -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def gcs_client(endpoint: str) -> storage.Client:
+    return storage.Client(
+        project="hybrid-local",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )

@@ -1,0 +1,237 @@
+"""The embedded local mode: two real Triton sites loading their repositories from emulated
+encrypted buckets; `up` is idempotent, `down` stops everything `up` recorded.
+
+public:  moto S3 (SSE-KMS) -> Triton, gRPC + HTTP, plaintext on 127.0.0.1
+private: fake-gcs-server   -> Triton, gRPC only, mutual TLS with locally generated certs
+"""
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from rich.console import Console
+
+from modelkit.manifest import Manifest
+from serving.endpoints import Endpoint
+from serving.local import emulators, processes, triton
+from serving.local.buckets import LOCAL_AWS_ENV
+from serving.local.pki import create_pki, pki_files
+from serving.local.processes import Process
+from serving.local.state import (
+    DEFAULT_DIR,
+    LocalState,
+    SiteState,
+    read_state,
+    remove_state,
+    write_state,
+)
+from serving.local.upload import publish, transfer_progress
+
+SITES = ("public", "private")
+BUCKETS = {"public": "hybrid-public-models", "private": "hybrid-private-models"}
+EMULATORS = ("moto", "fake-gcs")
+READY_TIMEOUT = 240.0
+
+
+def triton_name(site: str) -> str:
+    return f"triton-{site}"
+
+
+def up(
+    stack: str,
+    source: Path,
+    manifests: Mapping[str, Manifest],
+    folder: Path = DEFAULT_DIR,
+    console: Console | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> LocalState:
+    """Start both sites serving `manifests[site]` (files under `source`), or heal what runs.
+
+    A second call finds the recorded processes alive and starts nothing; a Triton that
+    died is restarted on its recorded ports and prefix; anything else stale is stopped and
+    started afresh. On failure, everything this call started is stopped again.
+    """
+    console = console or Console(stderr=True)
+    state = read_state(folder)
+    if state is not None:
+        if all(p.alive() for p in state.processes.values()) and _complete(state):
+            console.print("[green]local mode is already running[/green]; nothing started.")
+            return state
+        if _complete(state) and all(state.processes[name].alive() for name in EMULATORS):
+            return _heal(state, folder, console, timeout)
+        console.print("[yellow]stale local state found; stopping what is left of it[/yellow]")
+        down(folder, console)
+    return _start(stack, source, manifests, folder, console, timeout)
+
+
+def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str]:
+    """Stop everything recorded (Tritons first), forget it; returns what was running."""
+    console = console or Console(stderr=True)
+    state = read_state(folder)
+    if state is None:
+        console.print("local mode is not running; nothing to stop.")
+        return []
+    running = [name for name, process in state.processes.items() if process.alive()]
+    for name in sorted(state.processes, key=lambda n: n in EMULATORS):
+        processes.stop(state.processes[name])
+    remove_state(folder)
+    console.print(f"stopped {', '.join(running) or 'nothing (all had exited)'}")
+    return running
+
+
+def site_ready(site: SiteState) -> bool:
+    """The server is ready and so is every model placed on the site."""
+    client = site.endpoint.grpc_client()
+    try:
+        return bool(
+            client.is_server_ready(client_timeout=2)
+            and all(client.is_model_ready(m, client_timeout=2) for m in site.endpoint.models)
+        )
+    finally:
+        client.close()
+
+
+def _start(
+    stack: str,
+    source: Path,
+    manifests: Mapping[str, Manifest],
+    folder: Path,
+    console: Console,
+    timeout: float,
+) -> LocalState:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = LocalState(stack=stack)
+    logs = folder / "logs"
+    for leftover in (logs, folder / "backends", folder / "pki"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    s3_port, gcs_port, *site_ports = processes.free_ports(2 + 5)
+
+    def record(process: Process) -> None:
+        state.processes[process.name] = process
+        write_state(state, folder)
+
+    try:
+        with console.status("starting the emulated clouds (moto S3+KMS, fake-gcs-server)"):
+            record(emulators.start_moto(s3_port, logs / "moto.log"))
+            record(emulators.start_fake_gcs(gcs_port, logs / "fake-gcs.log"))
+        s3_endpoint, gcs_endpoint = f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{gcs_port}"
+        public_bucket = emulators.create_public_bucket(s3_endpoint, BUCKETS["public"])
+        private_bucket = emulators.create_private_bucket(gcs_endpoint, BUCKETS["private"])
+        state.emulators = {
+            "s3": s3_endpoint,
+            "s3_bucket": public_bucket.url,
+            "kms_key": public_bucket.kms_key_arn,
+            "gcs": gcs_endpoint,
+            "gcs_bucket": private_bucket.url,
+        }
+        with transfer_progress() as progress:
+            publish(public_bucket, source, manifests["public"], progress)
+            publish(private_bucket, source, manifests["private"], progress)
+        emulators.seal_public_bucket(public_bucket)
+
+        pki = create_pki(folder / "pki")
+        grpc_public, http_public, metrics_public, grpc_private, metrics_private = site_ports
+        state.sites = {
+            "public": SiteState(
+                endpoint=Endpoint(
+                    "public",
+                    f"127.0.0.1:{grpc_public}",
+                    f"127.0.0.1:{http_public}",
+                    None,
+                    manifests["public"].models,
+                ),
+                metrics=f"127.0.0.1:{metrics_public}",
+                repository=f"s3://{s3_endpoint}/{public_bucket.name}/"
+                + manifests["public"].prefix.rstrip("/"),
+                content_hash=manifests["public"].content_hash,
+            ),
+            "private": SiteState(
+                endpoint=Endpoint(
+                    "private",
+                    f"127.0.0.1:{grpc_private}",
+                    None,
+                    pki.client,
+                    manifests["private"].models,
+                ),
+                metrics=f"127.0.0.1:{metrics_private}",
+                repository=f"{private_bucket.url}/" + manifests["private"].prefix.rstrip("/"),
+                content_hash=manifests["private"].content_hash,
+            ),
+        }
+        write_state(state, folder)
+        _start_tritons(state, SITES, folder, record, console, timeout)
+    except BaseException:
+        for process in reversed(list(state.processes.values())):
+            processes.stop(process)
+        remove_state(folder)
+        raise
+    return state
+
+
+def _heal(state: LocalState, folder: Path, console: Console, timeout: float) -> LocalState:
+    dead = [site for site in SITES if not state.processes[triton_name(site)].alive()]
+    console.print(f"[yellow]restarting Triton for {', '.join(dead)}[/yellow] (emulators alive)")
+
+    def record(process: Process) -> None:
+        state.processes[process.name] = process
+        write_state(state, folder)
+
+    _start_tritons(state, tuple(dead), folder, record, console, timeout)
+    return state
+
+
+def _start_tritons(
+    state: LocalState,
+    sites: tuple[str, ...],
+    folder: Path,
+    record: Callable[[Process], None],
+    console: Console,
+    timeout: float,
+) -> None:
+    backends = triton.prepare_backends(folder / "backends")
+    started = []
+    for site in sites:
+        launch = _launch(site, state, folder)
+        log = folder / "logs" / f"{triton_name(site)}.log"
+        process = processes.start(
+            triton_name(site), triton.command(launch, backends), log, triton.environment(launch)
+        )
+        record(process)
+        started.append(process)
+    with console.status(f"waiting for Triton ({', '.join(sites)}) to load its models"):
+        processes.wait_until(
+            lambda: all(site_ready(state.sites[site]) for site in sites),
+            started,
+            f"Triton ({', '.join(sites)})",
+            timeout,
+        )
+
+
+def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
+    """How to (re)start a site's Triton, from nothing but the recorded state."""
+    entry = state.sites[site]
+    grpc_port = int(entry.endpoint.grpc.rsplit(":", 1)[1])
+    metrics_port = int(entry.metrics.rsplit(":", 1)[1])
+    http = entry.endpoint.http
+    if site == "public":
+        env = dict(LOCAL_AWS_ENV)
+        tls = None
+    else:
+        env = {"CLOUD_STORAGE_EMULATOR_ENDPOINT": state.emulators["gcs"]}
+        tls = pki_files(folder / "pki").server
+    return triton.TritonLaunch(
+        site=site,
+        repository=entry.repository,
+        models=entry.endpoint.models,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        http_port=int(http.rsplit(":", 1)[1]) if http else None,
+        tls=tls,
+        env=env,
+    )
+
+
+def _complete(state: LocalState) -> bool:
+    """`up` got as far as starting both Tritons."""
+    names = {*EMULATORS, *(triton_name(site) for site in SITES)}
+    return names <= state.processes.keys() and set(SITES) <= state.sites.keys()
