@@ -39,6 +39,11 @@ AWS_RESERVED_INSIDE_CIDRS = tuple(
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 PRIVATE_ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
 ANYWHERE = ipaddress.IPv4Network("0.0.0.0/0")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+# An AWS VPC is at most a /16; below a /20 the per-AZ subnets get too small for EKS.
+AWS_VPC_PREFIXES = range(16, 21)
 OBJECT_KEYS = ("hybrid:publicGpuPools", "hybrid:privateGpuPools", "hybrid:models")
 
 
@@ -117,6 +122,8 @@ class StackConfig:
     deletion_protection: bool
     models: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Model name -> the sites it is placed on."""
+    log_retention_days: int = 90
+    """How long VPC flow logs and EKS control-plane logs are kept."""
 
     def models_on(self, site: str) -> tuple[str, ...]:
         return tuple(name for name, sites in self.models.items() if site in sites)
@@ -197,10 +204,12 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         allow_public_control_plane=reader.boolean("hybrid:allowPublicControlPlane"),
         deletion_protection=reader.boolean("hybrid:deletionProtection"),
         models=_models(reader),
+        log_retention_days=reader.integer("hybrid:logRetentionDays"),
     )
     _check_sites(reader, config)
     _check_networks(reader, config)
     _check_asns(reader, config)
+    _check_retention(reader, config)
     if reader.problems:
         raise ConfigError(stack, reader.problems)
     return config
@@ -249,6 +258,13 @@ def _check_networks(reader: "_Reader", config: StackConfig) -> None:
                     f"{parsed[second]} overlaps {first} ({parsed[first]}); "
                     "every range across both clouds must be distinct",
                 )
+    vpc = parsed.get("hybrid:awsVpcCidr")
+    if vpc is not None and vpc.prefixlen not in AWS_VPC_PREFIXES:
+        reader.problem(
+            "hybrid:awsVpcCidr",
+            f"{vpc} is a /{vpc.prefixlen}; use a /16 to /20 (AWS allows at most a /16, "
+            "and smaller VPCs leave the EKS subnets too few addresses)",
+        )
     control_plane = parsed.get("hybrid:gkeControlPlaneCidr")
     if control_plane is not None and control_plane.prefixlen != 28:
         reader.problem(
@@ -286,6 +302,15 @@ def _check_networks(reader: "_Reader", config: StackConfig) -> None:
                 "0.0.0.0/0 opens the control planes to the internet; "
                 "set hybrid:allowPublicControlPlane: true to opt in explicitly",
             )
+
+
+def _check_retention(reader: "_Reader", config: StackConfig) -> None:
+    if config.log_retention_days not in LOG_RETENTION_DAYS:
+        reader.problem(
+            "hybrid:logRetentionDays",
+            f"{config.log_retention_days} is not a CloudWatch Logs retention period; "
+            f"pick one of {list(LOG_RETENTION_DAYS)}",
+        )
 
 
 def _check_asns(reader: "_Reader", config: StackConfig) -> None:
