@@ -124,6 +124,8 @@ class StackConfig:
     """Model name -> the sites it is placed on."""
     log_retention_days: int = 90
     """How long VPC flow logs and EKS control-plane logs are kept."""
+    gpu_budget_usd_per_month: int = 5000
+    """Monthly GPU spend the policy cost guard warns above (at max scale)."""
 
     def models_on(self, site: str) -> tuple[str, ...]:
         return tuple(name for name, sites in self.models.items() if site in sites)
@@ -205,11 +207,13 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         deletion_protection=reader.boolean("hybrid:deletionProtection"),
         models=_models(reader),
         log_retention_days=reader.integer("hybrid:logRetentionDays"),
+        gpu_budget_usd_per_month=reader.integer("hybrid:gpuBudgetUsdPerMonth"),
     )
     _check_sites(reader, config)
     _check_networks(reader, config)
     _check_asns(reader, config)
     _check_retention(reader, config)
+    _check_budget(reader, config)
     if reader.problems:
         raise ConfigError(stack, reader.problems)
     return config
@@ -311,6 +315,11 @@ def _check_retention(reader: "_Reader", config: StackConfig) -> None:
             f"{config.log_retention_days} is not a CloudWatch Logs retention period; "
             f"pick one of {list(LOG_RETENTION_DAYS)}",
         )
+
+
+def _check_budget(reader: "_Reader", config: StackConfig) -> None:
+    if config.gpu_budget_usd_per_month < 1:
+        reader.problem("hybrid:gpuBudgetUsdPerMonth", "must be a positive number of US dollars")
 
 
 def _check_asns(reader: "_Reader", config: StackConfig) -> None:
