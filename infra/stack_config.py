@@ -22,6 +22,8 @@ DEFAULT_MODEL_PLACEMENT: dict[str, tuple[str, ...]] = {
     "text_embedding": ("public", "private"),
     "ctr_ranker": ("private",),
 }
+# Models that must never leave the private site, and why (checked on every stack).
+PRIVATE_ONLY_MODELS: dict[str, str] = {"ctr_ranker": "it scores user behaviour data"}
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
 # AWS refuses these tunnel inside ranges (VPN User Guide, "Tunnel options").
 AWS_RESERVED_INSIDE_CIDRS = tuple(
@@ -407,8 +409,18 @@ def _models(reader: "_Reader") -> dict[str, tuple[str, ...]]:
     models: dict[str, tuple[str, ...]] = {}
     for name, sites in raw.items():
         key = f"hybrid:models.{name}"
+        if name not in DEFAULT_MODEL_PLACEMENT:
+            reader.problem(key, f"unknown model; known models: {sorted(DEFAULT_MODEL_PLACEMENT)}")
+            continue
         if not isinstance(sites, list) or not sites or not set(sites) <= set(SITES):
             reader.problem(key, f"must be a non-empty list drawn from {list(SITES)}, got {sites!r}")
+            continue
+        if name in PRIVATE_ONLY_MODELS and "public" in sites:
+            reader.problem(
+                key,
+                f"'{name}' may only run on the private site ({PRIVATE_ONLY_MODELS[name]}); "
+                "remove 'public' from its list",
+            )
             continue
         models[name] = tuple(site for site in SITES if site in sites)
     return models
