@@ -7,6 +7,7 @@ read the same ``StackConfig`` from ``Pulumi.<stack>.yaml`` as ``pulumi up`` does
 
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)  # fmt: skip
 # An AWS VPC is at most a /16; below a /20 the per-AZ subnets get too small for EKS.
 AWS_VPC_PREFIXES = range(16, 21)
+TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
+TRITON_TAG = re.compile(r"^\d{2}\.\d{2}$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 OBJECT_KEYS = ("hybrid:publicGpuPools", "hybrid:privateGpuPools", "hybrid:models")
 
 
@@ -114,6 +118,35 @@ class PrivateSiteConfig:
 
 
 @dataclass(frozen=True)
+class ServingConfig:
+    """Triton on both clusters (the same settings on each site)."""
+
+    triton_image_tag: str = "24.10"
+    """NGC release of ``nvcr.io/nvidia/tritonserver:<tag>-py3`` (and of the TensorRT builder)."""
+    min_replicas: int = 1
+    max_replicas: int = 2
+    source_ranges: tuple[str, ...] = ()
+    """Networks allowed to reach the public site's load balancer."""
+    allow_public_serving: bool = False
+    queue_slo_ms: int = 50
+    """Average queue time per request above which the SLO alert fires (the HPA aims at half)."""
+    startup_seconds_per_gib: int = 120
+    """Startup-probe budget per GiB of model repository, on top of a fixed base."""
+    retention_days: int = 30
+    """Age after which a retired repository prefix is deleted by the bucket lifecycle rule."""
+    tensorrt: bool = False
+    """Build TensorRT plans on each GPU pool and serve them instead of ONNX."""
+    monitoring_namespace: str = "monitoring"
+    """Where Prometheus, prometheus-adapter and Grafana run on each cluster."""
+    repository_dir: str = "build/repos"
+    """Rendered repositories (``make models``), relative to the project root."""
+
+    @property
+    def triton_image(self) -> str:
+        return TRITON_IMAGE.format(tag=self.triton_image_tag)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     public: PublicSiteConfig
@@ -128,6 +161,7 @@ class StackConfig:
     """How long VPC flow logs and EKS control-plane logs are kept."""
     gpu_budget_usd_per_month: int = 5000
     """Monthly GPU spend the policy cost guard warns above (at max scale)."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     def models_on(self, site: str) -> tuple[str, ...]:
         return tuple(name for name, sites in self.models.items() if site in sites)
@@ -210,9 +244,11 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         models=_models(reader),
         log_retention_days=reader.integer("hybrid:logRetentionDays"),
         gpu_budget_usd_per_month=reader.integer("hybrid:gpuBudgetUsdPerMonth"),
+        serving=_serving(reader),
     )
     _check_sites(reader, config)
     _check_networks(reader, config)
+    _check_serving(reader, config)
     _check_asns(reader, config)
     _check_retention(reader, config)
     _check_budget(reader, config)
@@ -322,6 +358,71 @@ def _check_retention(reader: "_Reader", config: StackConfig) -> None:
 def _check_budget(reader: "_Reader", config: StackConfig) -> None:
     if config.gpu_budget_usd_per_month < 1:
         reader.problem("hybrid:gpuBudgetUsdPerMonth", "must be a positive number of US dollars")
+
+
+def _serving(reader: "_Reader") -> ServingConfig:
+    return ServingConfig(
+        triton_image_tag=reader.string("hybrid:tritonImageTag"),
+        min_replicas=reader.integer("hybrid:tritonMinReplicas"),
+        max_replicas=reader.integer("hybrid:tritonMaxReplicas"),
+        source_ranges=tuple(reader.string_list("hybrid:servingSourceRanges")),
+        allow_public_serving=reader.boolean("hybrid:allowPublicServing"),
+        queue_slo_ms=reader.integer("hybrid:queueTimeSloMs"),
+        startup_seconds_per_gib=reader.integer("hybrid:startupSecondsPerGib"),
+        retention_days=reader.integer("hybrid:repositoryRetentionDays"),
+        tensorrt=reader.boolean("hybrid:tensorrtPlans"),
+        monitoring_namespace=reader.string("hybrid:monitoringNamespace"),
+        repository_dir=reader.string("hybrid:modelRepositoryDir"),
+    )
+
+
+def _check_serving(reader: "_Reader", config: StackConfig) -> None:
+    serving = config.serving
+    if serving.triton_image_tag and not TRITON_TAG.match(serving.triton_image_tag):
+        reader.problem(
+            "hybrid:tritonImageTag",
+            f"'{serving.triton_image_tag}' is not an NGC release like 24.10 "
+            "(the image is nvcr.io/nvidia/tritonserver:<tag>-py3)",
+        )
+    minimum = 2 if config.stack == "prod" else 1
+    if serving.min_replicas < minimum:
+        reader.problem(
+            "hybrid:tritonMinReplicas",
+            f"must be at least {minimum} for stack '{config.stack}'"
+            + (" so that draining a node never takes a site down" if minimum > 1 else ""),
+        )
+    if serving.max_replicas < serving.min_replicas:
+        reader.problem(
+            "hybrid:tritonMaxReplicas",
+            f"{serving.max_replicas} is below hybrid:tritonMinReplicas ({serving.min_replicas})",
+        )
+    if not serving.source_ranges:
+        reader.problem(
+            "hybrid:servingSourceRanges",
+            "list at least one network allowed to reach the public Triton endpoint",
+        )
+    for cidr in serving.source_ranges:
+        if (
+            reader.network("hybrid:servingSourceRanges", cidr) == ANYWHERE
+            and not serving.allow_public_serving
+        ):
+            reader.problem(
+                "hybrid:servingSourceRanges",
+                "0.0.0.0/0 opens the public Triton endpoint to the internet; "
+                "set hybrid:allowPublicServing: true to opt in explicitly",
+            )
+    for key, value, low, high in (
+        ("hybrid:queueTimeSloMs", serving.queue_slo_ms, 1, 60_000),
+        ("hybrid:startupSecondsPerGib", serving.startup_seconds_per_gib, 1, 3600),
+        ("hybrid:repositoryRetentionDays", serving.retention_days, 1, 3650),
+    ):
+        if not low <= value <= high:
+            reader.problem(key, f"{value} is outside {low}..{high}")
+    if not DNS_LABEL.match(serving.monitoring_namespace):
+        reader.problem(
+            "hybrid:monitoringNamespace",
+            f"'{serving.monitoring_namespace}' is not a Kubernetes namespace name",
+        )
 
 
 def _check_asns(reader: "_Reader", config: StackConfig) -> None:
