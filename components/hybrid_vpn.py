@@ -24,6 +24,8 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.values import required
+
 # One algorithm set, spelled as each cloud spells it.
 AWS_IKE: dict[str, Any] = {
     "ike_versions": ["ikev2"],
@@ -135,7 +137,9 @@ class HybridVpn(pulumi.ComponentResource):
             customer_gateway = aws.ec2.CustomerGateway(
                 f"{name}-cgw-{i}",
                 bgp_asn=str(args.gcp_asn),
-                ip_address=ha_gateway.vpn_interfaces[i].ip_address.apply(_required),
+                ip_address=ha_gateway.vpn_interfaces[i].ip_address.apply(
+                    required("HA VPN interface IP")
+                ),
                 type="ipsec.1",
                 tags={"Name": f"{name}-gcp-interface-{i}"},
                 opts=child,
@@ -314,10 +318,15 @@ class _AwsTunnel:
 
 def _tunnel(connection: aws.ec2.VpnConnection, number: int) -> _AwsTunnel:
     """The addresses of one AWS tunnel (AWS exposes them as tunnel1_* / tunnel2_*)."""
+
+    def attribute(suffix: str) -> pulumi.Output[str]:
+        value: pulumi.Output[str | None] = getattr(connection, f"tunnel{number}_{suffix}")
+        return value.apply(required(f"tunnel {number} {suffix.replace('_', ' ')}"))
+
     return _AwsTunnel(
-        outside=getattr(connection, f"tunnel{number}_address").apply(_required),
-        gcp_inside=getattr(connection, f"tunnel{number}_cgw_inside_address").apply(_required),
-        aws_inside=getattr(connection, f"tunnel{number}_vgw_inside_address").apply(_required),
+        outside=attribute("address"),
+        gcp_inside=attribute("cgw_inside_address"),
+        aws_inside=attribute("vgw_inside_address"),
     )
 
 
@@ -325,9 +334,3 @@ def aws_safe_psk(key: str) -> str:
     """AWS refuses a pre-shared key that starts with '0': move leading zeros to the end."""
     stripped = key.lstrip("0")
     return stripped + "0" * (len(key) - len(stripped))
-
-
-def _required(value: str | None) -> str:
-    if not value:
-        raise ValueError("the provider returned no value for a required VPN address")
-    return value

@@ -1,18 +1,44 @@
-"""The stack program: compose the components from the typed stack config, export outputs."""
+"""The stack program: compose the components from the typed stack config, export outputs.
+
+Resource details live in ``components/``; this file only decides what exists and how
+the pieces connect.
+"""
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws_network import AwsNetwork, AwsNetworkArgs
+from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
+from components.private_cluster import PrivateCluster, PrivateClusterArgs
+from components.public_cluster import PublicCluster, PublicClusterArgs
+from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
+from infra.stack_config import GpuPoolConfig
 
 config = read_stack_config()
 public, private = config.public, config.private
 cluster_name = f"hybrid-{config.stack}"
 labels = {"project": "hybrid-inference", "stack": config.stack}
+
+
+def gpu_spec(pool: GpuPoolConfig) -> GpuPoolSpec:
+    return GpuPoolSpec(
+        name=pool.name,
+        accelerator=pool.gpu.name,
+        compute_capability=pool.gpu.compute_capability,
+        machine_type=pool.machine_type,
+        min_size=pool.min_size,
+        max_size=pool.max_size,
+        desired_size=pool.desired_size,
+        spot=pool.spot,
+        gpus_per_node=pool.gpus_per_node,
+        gcp_accelerator=pool.gpu.gcp_accelerator,
+    )
+
 
 aws_provider = aws.Provider("aws", region=public.region, default_tags={"tags": labels})
 gcp_provider = gcp.Provider(
@@ -20,8 +46,8 @@ gcp_provider = gcp.Provider(
 )
 on_aws = pulumi.ResourceOptions(providers=[aws_provider])
 on_gcp = pulumi.ResourceOptions(providers=[gcp_provider])
-on_both = pulumi.ResourceOptions(providers=[aws_provider, gcp_provider])
 
+# Networks and the VPN between them ------------------------------------------------------
 aws_network = AwsNetwork(
     "public",
     AwsNetworkArgs(
@@ -63,7 +89,85 @@ vpn = HybridVpn(
         gcp_advertised_cidrs=[private.control_plane_cidr],
         inside_cidrs=config.vpn_inside_cidrs,
     ),
-    on_both,
+    pulumi.ResourceOptions(providers=[aws_provider, gcp_provider]),
 )
 
-pulumi.export("vpnTunnels", [t.as_output() for t in vpn.tunnels])
+# Clusters and their GPU pools -------------------------------------------------------------
+public_cluster = PublicCluster(
+    "public",
+    PublicClusterArgs(
+        cluster_name=cluster_name,
+        kubernetes_version=public.kubernetes_version,
+        region=public.region,
+        subnet_ids=aws_network.private_subnet_ids,
+        public_access_cidrs=config.admin_cidrs,
+        deletion_protection=config.deletion_protection,
+        log_retention_days=config.log_retention_days,
+    ),
+    on_aws,
+)
+private_cluster = PrivateCluster(
+    "private",
+    PrivateClusterArgs(
+        cluster_name=cluster_name,
+        project=private.project,
+        region=private.region,
+        network_id=gcp_network.network_id,
+        network_name=gcp_network.network_name,
+        subnetwork=gcp_network.subnet_self_link,
+        pods_range_name=gcp_network.pods_range_name,
+        services_range_name=gcp_network.services_range_name,
+        control_plane_cidr=private.control_plane_cidr,
+        authorized_networks={
+            **{f"admin-{i}": cidr for i, cidr in enumerate(config.admin_cidrs, start=1)},
+            "aws-vpc-over-vpn": public.vpc_cidr,
+        },
+        release_channel=private.release_channel,
+        deletion_protection=config.deletion_protection,
+    ),
+    pulumi.ResourceOptions(providers=[gcp_provider], depends_on=[vpn]),
+)
+public_gpu_pools = [
+    GpuNodePool(f"public-{pool.name}", GpuNodePoolArgs(gpu_spec(pool), public_cluster), on_aws)
+    for pool in public.gpu_pools
+]
+private_gpu_pools = [
+    GpuNodePool(f"private-{pool.name}", GpuNodePoolArgs(gpu_spec(pool), private_cluster), on_gcp)
+    for pool in private.gpu_pools
+]
+
+# Model buckets and the serving PKI ----------------------------------------------------------
+public_bucket = EncryptedBucket(
+    "public-models",
+    EncryptedBucketArgs(
+        cloud="aws", location=public.region, deletion_protection=config.deletion_protection
+    ),
+    on_aws,
+)
+private_bucket = EncryptedBucket(
+    "private-models",
+    EncryptedBucketArgs(
+        cloud="gcp",
+        location=private.region,
+        project=private.project,
+        deletion_protection=config.deletion_protection,
+    ),
+    on_gcp,
+)
+pki = ServingPki("serving-pki", ServingPkiArgs())
+
+# Outputs ----------------------------------------------------------------------------------
+pulumi.export("publicClusterName", public_cluster.name)
+pulumi.export("publicKubeconfig", public_cluster.kubeconfig)
+pulumi.export("publicOidcIssuer", public_cluster.oidc_issuer)
+pulumi.export("privateClusterName", private_cluster.name)
+pulumi.export("privateKubeconfig", private_cluster.kubeconfig)
+pulumi.export("privateClusterDnsEndpoint", private_cluster.dns_endpoint)
+pulumi.export("publicBucketName", public_bucket.bucket_name)
+pulumi.export("publicBucketUrl", public_bucket.url)
+pulumi.export("privateBucketName", private_bucket.bucket_name)
+pulumi.export("privateBucketUrl", private_bucket.url)
+pulumi.export("transitGatewayId", vpn.transit_gateway_id)
+pulumi.export("haVpnGatewayId", vpn.ha_vpn_gateway_id)
+pulumi.export("vpnTunnels", [tunnel.as_output() for tunnel in vpn.tunnels])
+pulumi.export("caCertPem", pki.ca_cert_pem)

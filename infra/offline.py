@@ -74,6 +74,10 @@ class MockedResource:
     """False for component resources."""
     secret_inputs: frozenset[str] = frozenset()
     """Top-level input keys whose value is (or contains) a secret."""
+    id: str = ""
+    """The physical ID the mocks gave it ("" for components and in preview)."""
+    dependencies: tuple[str, ...] = ()
+    """URNs it depends on: explicit ``depends_on`` plus the resources its inputs came from."""
 
 
 @dataclass
@@ -226,6 +230,8 @@ class _RecordingMonitor(MockMonitor):
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                 custom=bool(request.custom),
                 secret_inputs=secret,
+                id=response.id,
+                dependencies=tuple(request.dependencies),
             )
         )
         return response
@@ -256,6 +262,25 @@ def _plain(value: Any) -> tuple[Any, bool]:
     if isinstance(value, float) and value.is_integer():
         return int(value), False  # the wire only knows doubles
     return value, False
+
+
+def _merge(inputs: dict[str, Any], computed: dict[str, Any]) -> dict[str, Any]:
+    """Inputs overlaid with computed properties, nested objects merged key by key."""
+    merged = dict(inputs)
+    for key, value in computed.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _unknown_like(computed: dict[str, Any]) -> dict[str, Any]:
+    """The same keys, every leaf replaced by the engine's unknown marker."""
+    return {
+        key: _unknown_like(value) if isinstance(value, dict) else rpc.UNKNOWN
+        for key, value in computed.items()
+    }
 
 
 def _engine_string(value: Any) -> str:
@@ -301,13 +326,18 @@ class _FabricatingMocks(Mocks):
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = {k: v for k, v in args.inputs.items() if not isinstance(v, _PulumiUnknown)}
-        if self.preview:
-            # Nothing exists yet: only what the program passed in is known.
-            return "", inputs
         plain = {key: _plain(value)[0] for key, value in inputs.items()}
         fabricate = _FABRICATORS.get(args.typ, _fabricate_default)
+        if self.preview:
+            # Nothing exists yet: the outputs have their real shape, but only what the
+            # program passed in is known; everything the provider computes is unknown.
+            try:
+                extra = fabricate(self, args.name, plain)[1]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                extra = {}  # the fabricator needed an input that is itself unknown
+            return "", _merge(inputs, _unknown_like(extra))
         id_, extra = fabricate(self, args.name, plain)
-        state = inputs | extra
+        state = _merge(inputs, extra)
         self.by_id[id_] = state
         return id_, state
 

@@ -1,8 +1,9 @@
-"""Key policies for the public site's customer-managed KMS keys.
+"""IAM and KMS policy documents shared by the public site's components.
 
 Every CMK here keeps the account root as administrator (so IAM policies decide who
 may use it, and the key can never be locked out) and adds only the service grants
 its users need, scoped by encryption context to the one resource that uses it.
+Roles trust exactly one service, or one Kubernetes service account through IRSA.
 """
 
 import json
@@ -83,3 +84,58 @@ def logs_key_policy(log_group_name: str, parent: pulumi.Resource) -> pulumi.Outp
         ]
 
     return kms_key_policy(parent, grants)
+
+
+def service_trust_policy(service: str) -> str:
+    """A role trust policy for one AWS service principal (``eks.amazonaws.com``)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def irsa_trust_policy(
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+) -> pulumi.Output[str]:
+    """A role trust policy for exactly one Kubernetes service account (IRSA).
+
+    ``oidc_issuer`` is the issuer without ``https://``, as IAM condition keys spell it.
+    """
+    return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
+        lambda values: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": values[0]},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {
+                            "StringEquals": {
+                                f"{values[1]}:sub": (
+                                    f"system:serviceaccount:{namespace}:{service_account}"
+                                ),
+                                f"{values[1]}:aud": "sts.amazonaws.com",
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+
+
+def managed_policy_arn(parent: pulumi.Resource, policy: str) -> pulumi.Output[str]:
+    """The ARN of an AWS managed policy in the provider's partition."""
+    return aws_account(parent).apply(lambda a: f"arn:{a.partition}:iam::aws:policy/{policy}")

@@ -1,0 +1,291 @@
+"""A bucket encrypted with a customer-managed key of its own, on S3 or on GCS.
+
+S3: SSE-KMS with a rotating CMK and an S3 bucket key, versioning, every public-access
+block on, ACLs disabled (BucketOwnerEnforced), a policy that refuses plain HTTP and any
+upload asking for other encryption, and server access logs to a separate log bucket.
+
+GCS: a CMEK key with rotation, the project's storage service agent granted on it
+*before* the bucket exists (GCS checks the key at creation), uniform bucket-level
+access, public access prevention enforced, versioning and soft delete.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+
+from components.aws_policies import aws_account, kms_key_policy
+
+KEY_ROTATION = "7776000s"  # 90 days
+SseDefault = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
+)
+
+
+@dataclass(frozen=True)
+class EncryptedBucketArgs:
+    cloud: Literal["aws", "gcp"]
+    location: str
+    """AWS region, or GCS location (a region keeps data next to the cluster)."""
+    project: str | None = None
+    """GCP project (GCS only)."""
+    deletion_protection: bool = True
+    """Protect bucket and key from deletion; without it the bucket is emptied on destroy."""
+    soft_delete_days: int = 7
+    """GCS only: how long deleted objects stay restorable."""
+
+
+class EncryptedBucket(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    """``s3://<bucket>`` or ``gs://<bucket>``."""
+    kms_key_id: pulumi.Output[str]
+    """The CMK's ARN on AWS; the CryptoKey's ID on GCP."""
+    arn: pulumi.Output[str] | None
+    """The bucket ARN (AWS only)."""
+    log_bucket_name: pulumi.Output[str] | None
+    """Where S3 server access logs go (AWS only)."""
+
+    def __init__(
+        self, name: str, args: EncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("hybrid:encrypted_bucket:EncryptedBucket", name, None, opts)
+        if args.cloud == "aws":
+            self._s3(name, args)
+        else:
+            self._gcs(name, args)
+        self.register_outputs(
+            {
+                "bucketName": self.bucket_name,
+                "url": self.url,
+                "kmsKeyId": self.kms_key_id,
+                "arn": self.arn,
+            }
+        )
+
+    # -- S3 --------------------------------------------------------------------------
+
+    def _s3(self, name: str, args: EncryptedBucketArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts the objects of bucket {name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=kms_key_policy(self, lambda account: []),
+            opts=protected,
+        )
+        aws.kms.Alias(
+            f"{name}-key", name_prefix=f"alias/{name}-", target_key_id=key.key_id, opts=child
+        )
+
+        log_bucket = aws.s3.Bucket(
+            f"{name}-logs", force_destroy=not args.deletion_protection, opts=protected
+        )
+        # S3 server access logging only delivers to a target encrypted with SSE-S3
+        # (SSE-KMS targets are not supported), so the log bucket uses AES256.
+        log_block = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
+        self._s3_policy(
+            f"{name}-logs", log_bucket, _log_delivery_statements(self, log_bucket), log_block
+        )
+
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
+        )
+        block = self._s3_baseline(
+            name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        self._s3_policy(name, bucket, _encrypted_uploads_statements(bucket.arn, key.arn), block)
+        aws.s3.BucketLogging(
+            f"{name}-access-logs",
+            bucket=bucket.id,
+            target_bucket=log_bucket.id,
+            target_prefix=f"{name}/",
+            opts=child,
+        )
+        self.bucket_name = bucket.bucket
+        self.url = pulumi.Output.concat("s3://", bucket.bucket)
+        self.kms_key_id = key.arn
+        self.arn = bucket.arn
+        self.log_bucket_name = log_bucket.bucket
+
+    def _s3_baseline(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        encryption: "SseDefault",
+    ) -> aws.s3.BucketPublicAccessBlock:
+        """Default encryption, no public access of any kind, no ACLs."""
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": encryption,
+                    # One data key per bucket instead of per object: far fewer KMS calls.
+                    "bucket_key_enabled": encryption["sse_algorithm"] == "aws:kms",
+                }
+            ],
+            opts=child,
+        )
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        return public_access_block
+
+    def _s3_policy(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        statements: pulumi.Output[list[dict[str, Any]]],
+        public_access_block: aws.s3.BucketPublicAccessBlock,
+    ) -> None:
+        """Deny plain HTTP, plus ``statements``."""
+        policy = pulumi.Output.all(bucket.arn, statements).apply(
+            lambda values: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [values[0], f"{values[0]}/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                        *values[1],
+                    ],
+                }
+            )
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=policy,
+            # S3 rejects a policy written while the public access block is being set.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
+        )
+
+    # -- GCS -------------------------------------------------------------------------
+
+    def _gcs(self, name: str, args: EncryptedBucketArgs) -> None:
+        if not args.project:
+            raise ValueError(f"EncryptedBucket {name}: a GCS bucket needs a project")
+        child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection)
+        agent = gcp.storage.get_project_service_account_output(
+            project=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        key_ring = gcp.kms.KeyRing(f"{name}-keys", location=args.location, opts=child)
+        key = gcp.kms.CryptoKey(
+            f"{name}-key",
+            key_ring=key_ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period=KEY_ROTATION,
+            opts=protected,
+        )
+        grant = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-storage-agent-key",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"),
+            opts=child,
+        )
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket",
+            project=args.project,
+            location=args.location.upper(),
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning={"enabled": True},
+            soft_delete_policy={"retention_duration_seconds": args.soft_delete_days * 86400},
+            encryption={"default_kms_key_name": key.id},
+            force_destroy=not args.deletion_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.deletion_protection, depends_on=[grant]
+            ),
+        )
+        self.bucket_name = bucket.name
+        self.url = bucket.url
+        self.kms_key_id = key.id
+        self.arn = None
+        self.log_bucket_name = None
+
+
+def _encrypted_uploads_statements(
+    bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]
+) -> pulumi.Output[list[dict[str, Any]]]:
+    """Refuse uploads that ask for anything but SSE-KMS under this bucket's key.
+
+    Uploads that name no encryption get the bucket default (the same key), so every
+    object ends up under the CMK without breaking clients that rely on the default.
+    """
+    return pulumi.Output.all(bucket_arn, key_arn).apply(
+        lambda values: [
+            {
+                "Sid": "DenyOtherEncryption",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{values[0]}/*",
+                "Condition": {
+                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+                },
+            },
+            {
+                "Sid": "DenyOtherKmsKeys",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{values[0]}/*",
+                "Condition": {
+                    "StringNotEqualsIfExists": {
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id": values[1]
+                    }
+                },
+            },
+        ]
+    )
+
+
+def _log_delivery_statements(
+    parent: pulumi.Resource, log_bucket: aws.s3.Bucket
+) -> pulumi.Output[list[dict[str, Any]]]:
+    """With ACLs disabled, S3's log delivery service writes through the bucket policy,
+    and only on behalf of this account."""
+    return pulumi.Output.all(log_bucket.arn, aws_account(parent)).apply(
+        lambda values: [
+            {
+                "Sid": "S3ServerAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{values[0]}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": values[1].account_id}},
+            }
+        ]
+    )

@@ -1,0 +1,34 @@
+"""Shared fixtures: each stack is evaluated under mocks once per test session.
+
+``evaluated(stack, preview=False)`` returns the cached ``StackEvaluation``; the
+parametrised ``stack_evaluation`` fixture runs a test once per stack.
+"""
+
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from infra.offline import StackEvaluation
+
+STACKS = ("dev", "staging", "prod")
+
+
+@cache
+def evaluated(stack: str, preview: bool = False) -> "StackEvaluation":
+    """The mocked evaluation of ``stack``, computed on first use and then shared."""
+    from infra.offline import evaluate_stack  # imports Pulumi only for tests that need it
+
+    return evaluate_stack(stack, preview=preview)
+
+
+@pytest.fixture(scope="session")
+def evaluate() -> Callable[..., "StackEvaluation"]:
+    return evaluated
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack_evaluation(request: pytest.FixtureRequest) -> "StackEvaluation":
+    return evaluated(request.param)
