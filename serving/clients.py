@@ -15,6 +15,8 @@ from serving.routing import ModelSpec, Router, TensorSpec
 EMBEDDING_MODEL = "text_embedding"
 RANKER_MODEL = "ctr_ranker"
 RANKER_INPUTS = ("user_id", "item_id", "dense_features")
+MAX_TEXT_BYTES = 64 * 1024
+"""Longer texts are refused: the encoder reads only the first 128 tokens of a text anyway."""
 
 
 class EmbeddingClient:
@@ -38,14 +40,21 @@ class EmbeddingClient:
         output = _one(spec, spec.outputs, "FP32", "output")
         if not texts:
             return np.zeros((0, output.shape[-1]), np.float32)
+        encoded = [text.encode("utf-8") for text in texts]
+        for index, data in enumerate(encoded):
+            if len(data) > MAX_TEXT_BYTES:
+                raise RequestError(
+                    f"text {index} is {len(data)} bytes; the limit is {MAX_TEXT_BYTES} because "
+                    "the encoder reads only the first 128 tokens of a text; send less."
+                )
 
-        def request(chunk: Sequence[str]) -> np.ndarray:
-            array = np.array([t.encode("utf-8") for t in chunk], dtype=np.object_)
+        def request(chunk: Sequence[bytes]) -> np.ndarray:
+            array = np.array(chunk, dtype=np.object_)
             array = array.reshape(len(chunk), *([1] * len(text_input.shape)))
             result = self.router.infer(self.model, {text_input.name: array}, [output.name])
             return result[output.name].reshape(len(chunk), -1)
 
-        return np.concatenate(self._map(request, _chunks(texts, self._batch(spec))))
+        return np.concatenate(self._map(request, _chunks(encoded, self._batch(spec))))
 
     def similarity(self, first: str, second: str) -> float:
         """Cosine similarity of two texts."""
@@ -56,7 +65,7 @@ class EmbeddingClient:
         return _batch_size(spec, self.batch_size)
 
     def _map(
-        self, request: Callable[[Sequence[str]], np.ndarray], chunks: list[Sequence[str]]
+        self, request: Callable[[Sequence[bytes]], np.ndarray], chunks: list[Sequence[bytes]]
     ) -> list[np.ndarray]:
         if self.parallel <= 1 or len(chunks) <= 1:
             return [request(chunk) for chunk in chunks]
@@ -107,6 +116,11 @@ class RankerClient:
             scores.append(result[output.name].reshape(-1))
         return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
+    def neutral_context(self, rows: int) -> np.ndarray:
+        """All-zero dense features: the average context the ranker was trained around."""
+        width = {t.name: t for t in self.router.spec(self.model).inputs}["dense_features"].shape
+        return np.zeros((rows, width[-1]), np.float32)
+
     def rank(
         self, user_id: int, item_ids: Sequence[int], dense_features: np.ndarray
     ) -> list[tuple[int, float]]:
@@ -137,5 +151,5 @@ def _batch_size(spec: ModelSpec, wanted: int | None) -> int:
     return wanted or limit
 
 
-def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+def _chunks(items: Sequence[bytes], size: int) -> list[Sequence[bytes]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -99,7 +99,9 @@ class Router:
     def spec(self, model: str) -> ModelSpec:
         """Names, datatypes and shapes of a model, read once from a site that serves it."""
         if model not in self._specs:
-            self._specs[model] = self._call(model, lambda client, _: _read_spec(client, model))
+            self._specs[model] = self._call(
+                model, lambda client, _: _read_spec(client, model, self.protocol)
+            )
         return self._specs[model]
 
     def infer(
@@ -184,8 +186,8 @@ class Router:
         return clients[endpoint.site]
 
 
-def _read_spec(client: Any, model: str) -> ModelSpec:
-    if isinstance(client, grpcclient.InferenceServerClient):
+def _read_spec(client: Any, model: str, protocol: str) -> ModelSpec:
+    if protocol == "grpc":
         metadata = client.get_model_metadata(model, as_json=True)
         config = client.get_model_config(model, as_json=True)["config"]
     else:

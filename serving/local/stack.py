@@ -8,8 +8,10 @@ private: fake-gcs-server   -> Triton, gRPC only, mutual TLS with locally generat
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from tritonclient.utils import InferenceServerException
 
 from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
@@ -77,6 +79,29 @@ def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str
     remove_state(folder)
     console.print(f"stopped {', '.join(running) or 'nothing (all had exited)'}")
     return running
+
+
+def health(state: LocalState) -> dict[str, Any]:
+    """Liveness of every process and readiness of every site and model, as plain data."""
+    sites: dict[str, Any] = {}
+    for name, site in state.sites.items():
+        client = site.endpoint.grpc_client()
+        ready, models = False, dict.fromkeys(site.endpoint.models, False)
+        try:
+            ready = bool(client.is_server_ready(client_timeout=2))
+            models = {m: bool(client.is_model_ready(m, client_timeout=2)) for m in models}
+        except InferenceServerException:
+            pass
+        finally:
+            client.close()
+        sites[name] = {"ready": ready, "models": models, "grpc": site.endpoint.grpc}
+    alive = {name: process.alive() for name, process in state.processes.items()}
+    healthy = (
+        _complete(state)
+        and all(alive.values())
+        and all(s["ready"] and all(s["models"].values()) for s in sites.values())
+    )
+    return {"healthy": healthy, "processes": alive, "sites": sites}
 
 
 def site_ready(site: SiteState) -> bool:

@@ -1,0 +1,145 @@
+"""`python -m serving embed|rank`: a thin CLI over EmbeddingClient and RankerClient."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
+from serving.endpoints import DEFAULT_STATE, PROTOCOLS, endpoints_from_state, explicit_endpoint
+from serving.errors import ServingError
+from serving.routing import RetryPolicy, Router
+
+console = Console()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving",
+        description="Query the Triton sites: embeddings and click ranking, routed by placement "
+        "(a private-only model never goes to the public site).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    embed = commands.add_parser("embed", help="embed texts, or print their pairwise similarity")
+    embed.add_argument("texts", nargs="+", metavar="TEXT")
+    embed.add_argument(
+        "--similarity", action="store_true", help="print the cosine similarity matrix instead"
+    )
+    embed.add_argument("--model", default=EMBEDDING_MODEL)
+    rank = commands.add_parser("rank", help="rank items for a user by click probability")
+    rank.add_argument("--user", type=int, required=True, help="user id")
+    rank.add_argument("--items", type=int, nargs="+", required=True, help="item ids to rank")
+    rank.add_argument(
+        "--context",
+        type=float,
+        nargs="+",
+        help="dense context features shared by all items (default: all zeros)",
+    )
+    rank.add_argument("--model", default=RANKER_MODEL)
+    for command in (embed, rank):
+        _connection_options(command)
+        command.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args(argv)
+    try:
+        router = _router(args)
+        try:
+            if args.command == "embed":
+                _embed(EmbeddingClient(router, args.model), args)
+            else:
+                _rank(RankerClient(router, args.model), args)
+        finally:
+            router.close()
+    except ServingError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return error.exit_code
+    return 0
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "connection", "default: every site recorded by `make up-local` in .local/state.json"
+    )
+    group.add_argument("--state", type=Path, default=DEFAULT_STATE, help="state.json to read")
+    group.add_argument("--site", action="append", help="use only this site (repeatable)")
+    group.add_argument("--prefer", action="append", default=[], help="try this site first")
+    group.add_argument("--grpc", metavar="HOST:PORT", help="an explicit endpoint instead")
+    group.add_argument("--http", metavar="HOST:PORT", help="its HTTP endpoint, if any")
+    group.add_argument("--ca", help="CA that signed the server's certificate (mutual TLS)")
+    group.add_argument("--cert", help="client certificate (mutual TLS)")
+    group.add_argument("--key", help="client private key (mutual TLS)")
+    group.add_argument("--protocol", choices=PROTOCOLS, default="grpc")
+    group.add_argument("--deadline", type=float, default=30.0, help="seconds, retries included")
+
+
+def _router(args: argparse.Namespace) -> Router:
+    if args.grpc:
+        endpoints = [
+            explicit_endpoint(
+                "explicit", args.grpc, [args.model], http=args.http,
+                ca=args.ca, cert=args.cert, key=args.key,
+            )
+        ]  # fmt: skip
+    else:
+        endpoints = endpoints_from_state(args.state)
+    if args.site:
+        known = [e.site for e in endpoints]
+        if unknown := sorted(set(args.site) - set(known)):
+            raise ServingError(f"unknown site(s) {unknown}; known: {known}")
+        endpoints = [e for e in endpoints if e.site in args.site]
+    policy = RetryPolicy(deadline=args.deadline)
+    return Router(endpoints, protocol=args.protocol, policy=policy, prefer=args.prefer)
+
+
+def _embed(client: EmbeddingClient, args: argparse.Namespace) -> None:
+    embeddings = client.embed(args.texts)
+    if args.similarity:
+        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+        unit = embeddings / np.maximum(norms, 1e-12)
+        matrix = unit @ unit.T
+        if args.format == "json":
+            print(json.dumps({"texts": args.texts, "similarity": matrix.round(6).tolist()}))
+            return
+        table = Table(title=f"cosine similarity ({client.model})")
+        table.add_column("")
+        for index in range(len(args.texts)):
+            table.add_column(f"[{index}]", justify="right")
+        for index, (text, row) in enumerate(zip(args.texts, matrix, strict=True)):
+            table.add_row(f"[{index}] {text}", *(f"{value:.4f}" for value in row))
+        console.print(table)
+        return
+    if args.format == "json":
+        print(json.dumps({"model": client.model, "embeddings": embeddings.tolist()}))
+        return
+    table = Table(title=f"embeddings ({client.model}, {embeddings.shape[1]} dims)")
+    for column in ("text", "norm", "first values"):
+        table.add_column(column)
+    for text, row in zip(args.texts, embeddings, strict=True):
+        head = ", ".join(f"{value:+.4f}" for value in row[:6])
+        table.add_row(text, f"{np.linalg.norm(row):.4f}", f"[{head}, ...]")
+    console.print(table)
+
+
+def _rank(client: RankerClient, args: argparse.Namespace) -> None:
+    if args.context is None:
+        features = client.neutral_context(len(args.items))
+    else:
+        features = np.tile(np.asarray(args.context, np.float32), (len(args.items), 1))
+    ranking = client.rank(args.user, args.items, features)
+    if args.format == "json":
+        print(json.dumps({"user": args.user, "ranking": [[i, p] for i, p in ranking]}))
+        return
+    table = Table(title=f"user {args.user}: items by click probability ({client.model})")
+    table.add_column("rank", justify="right")
+    table.add_column("item", justify="right")
+    table.add_column("p(click)", justify="right")
+    for position, (item, probability) in enumerate(ranking, start=1):
+        table.add_row(str(position), str(item), f"{probability:.4f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

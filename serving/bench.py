@@ -1,0 +1,327 @@
+"""`python -m serving.bench` (`make bench`): Triton-served text_embedding against the same
+artifact run in this process, side by side in one run.
+
+- in-process: the rendered tokenizer file + ONNX graph on onnxruntime, two ways: one
+  thread per client with one text per call, and all clients' texts batched into one call
+  (what an application batching for itself gets). The better of the two is the baseline.
+- served: its own Triton on the rendered local repository, `concurrency` clients in flight
+  over gRPC (asyncio, one text per request), with the repository's dynamic batching on,
+  then off (models reloaded without it).
+
+Writes build/bench/serving.json, serving.md and serving.png.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.grpc.aio as grpcaio
+from rich.console import Console
+from rich.table import Table
+
+from modelkit.layout import BUILD_DIR
+from serving.inprocess import InProcessEmbedder
+from serving.local import processes, triton
+from serving.local.repository import LOCAL_REPOSITORY
+
+CONCURRENCY = (1, 8, 32)
+STEPS = ("tokenizer", "minilm_encoder")
+MODEL = "text_embedding"
+TARGET_RATIO = 0.9
+OUT_DIR = BUILD_DIR / "bench"
+console = Console()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    mode: str
+    """`in-process per-call`, `in-process batched`, `served batching on`, `... off`."""
+    concurrency: int
+    throughput: float
+    """Texts per second."""
+    p50_ms: float
+    p99_ms: float
+    texts: int
+
+    @property
+    def in_process(self) -> bool:
+        return self.mode.startswith("in-process")
+
+
+def corpus(size: int = 512, seed: int = 7) -> list[str]:
+    """Product-search style texts: mostly short queries, some sentence-long descriptions."""
+    rng = np.random.default_rng(seed)
+    adjectives = (
+        "cheap", "lightweight", "waterproof", "vintage", "wireless", "ergonomic", "organic",
+        "compact",
+    )  # fmt: skip
+    things = (
+        "running shoes", "hiking boots", "noise cancelling headphones", "office chair",
+        "coffee grinder", "yoga mat", "mechanical keyboard", "rain jacket", "water bottle",
+        "desk lamp", "backpack",
+    )  # fmt: skip
+    audiences = (
+        "for women", "for kids", "for travel", "for small apartments", "under 50 dollars",
+        "on sale",
+    )  # fmt: skip
+    detail = (
+        "with free shipping and a two year warranty, rated highly by customers who "
+        "compared it with similar products in the same price range"
+    )
+    texts = []
+    for _ in range(size):
+        words = [*rng.choice(adjectives, rng.integers(1, 3), replace=False)]
+        words.append(rng.choice(things))
+        if rng.random() < 0.6:
+            words.append(rng.choice(audiences))
+        if rng.random() < 0.15:
+            words.append(detail)
+        texts.append(" ".join(words))
+    return texts
+
+
+def run_threads(
+    call: Callable[[list[str]], Any], texts: Sequence[str], clients: int, batch: int, seconds: float
+) -> tuple[int, float, list[float]]:
+    """`clients` threads calling `call` with `batch` texts each until time is up."""
+    latencies: list[float] = []
+    done = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker(offset: int) -> None:
+        index = offset
+        while time.perf_counter() < stop_at:
+            chunk = [texts[(index + i) % len(texts)] for i in range(batch)]
+            start = time.perf_counter()
+            call(chunk)
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                done[0] += batch
+            index += batch * clients
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return done[0], time.perf_counter() - started, latencies
+
+
+async def run_served(
+    address: str, texts: Sequence[str], clients: int, seconds: float
+) -> tuple[int, float, list[float]]:
+    """`clients` requests in flight at all times, one text each, over one gRPC channel."""
+    client = grpcaio.InferenceServerClient(address)
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        index = offset
+        while time.perf_counter() < stop_at:
+            tensor = grpcaio.InferInput("TEXT", [1, 1], "BYTES")
+            text = texts[index % len(texts)].encode()
+            tensor.set_data_from_numpy(np.array([[text]], dtype=np.object_))
+            start = time.perf_counter()
+            await client.infer(MODEL, [tensor])
+            latencies.append(time.perf_counter() - start)
+            index += clients
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+    finally:
+        await client.close()
+    return len(latencies), time.perf_counter() - started, latencies
+
+
+def measurement(mode: str, concurrency: int, result: tuple[int, float, list[float]]) -> Measurement:
+    texts, elapsed, latencies = result
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return Measurement(
+        mode, concurrency, texts / elapsed, statistics.median(ordered) * 1e3, p99 * 1e3, texts
+    )
+
+
+def start_server(folder: Path) -> tuple[processes.Process, str]:
+    """A Triton of its own on the rendered repository (files, no bucket), gRPC only."""
+    grpc_port, metrics_port = processes.free_ports(2)
+    launch = triton.TritonLaunch(
+        site="bench",
+        repository=str(LOCAL_REPOSITORY),
+        models=(*STEPS, MODEL),
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        http_port=None,
+        tls=None,
+        env={},
+    )
+    backends = triton.prepare_backends(folder / "backends")
+    process = processes.start(
+        "triton-bench",
+        triton.command(launch, backends),
+        folder / "triton-bench.log",
+        triton.environment(launch),
+    )
+    address = f"127.0.0.1:{grpc_port}"
+    client = grpcclient.InferenceServerClient(address)
+    processes.wait_until(
+        lambda: bool(client.is_model_ready(MODEL)), [process], "Triton (bench)", 240.0
+    )
+    return process, address
+
+
+def disable_batching(address: str) -> None:
+    """Reload the steps with their own config minus dynamic_batching (EXPLICIT mode allows it)."""
+    client = grpcclient.InferenceServerClient(address)
+    for model in STEPS:
+        config = client.get_model_config(model, as_json=True)["config"]
+        config.pop("dynamic_batching", None)
+        client.load_model(model, config=json.dumps(config))
+
+
+def benchmark(seconds: float, concurrency: Sequence[int], out: Path) -> list[Measurement]:
+    texts = corpus()
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[Measurement] = []
+    embedder = InProcessEmbedder(LOCAL_REPOSITORY, threads=os.cpu_count())
+    embedder.embed(texts[:64])  # warm up onnxruntime's allocations
+    for clients in concurrency:
+        for mode, threads, batch in (
+            ("in-process per-call", clients, 1),
+            ("in-process batched", 1, clients),
+        ):
+            if clients == 1 and batch == 1 and mode.endswith("batched"):
+                continue
+            with console.status(f"{mode}, concurrency {clients}"):
+                outcome = run_threads(embedder.embed, texts, threads, batch, seconds)
+            results.append(measurement(mode, clients, outcome))
+    del embedder
+    server, address = start_server(out)
+    try:
+        for mode in ("served batching on", "served batching off"):
+            if mode.endswith("off"):
+                disable_batching(address)
+            asyncio.run(run_served(address, texts, max(concurrency), 1.0))  # warm-up
+            for clients in concurrency:
+                with console.status(f"{mode}, concurrency {clients}"):
+                    outcome = asyncio.run(run_served(address, texts, clients, seconds))
+                results.append(measurement(mode, clients, outcome))
+    finally:
+        processes.stop(server)
+    return results
+
+
+def ratios(results: Sequence[Measurement]) -> dict[int, dict[str, float]]:
+    """Served throughput over the best in-process throughput, per concurrency."""
+    table: dict[int, dict[str, float]] = {}
+    for clients in sorted({m.concurrency for m in results}):
+        best = max(
+            m.throughput for m in results if m.concurrency == clients and "in-process" in m.mode
+        )
+        table[clients] = {
+            m.mode: m.throughput / best
+            for m in results
+            if m.concurrency == clients and m.mode.startswith("served")
+        }
+    return table
+
+
+def markdown(results: Sequence[Measurement]) -> str:
+    ratio = ratios(results)
+    lines = [
+        "| mode | concurrency | texts/s | p50 ms | p99 ms | served / best in-process |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in sorted(results, key=lambda m: (m.concurrency, m.mode)):
+        share = ratio[m.concurrency].get(m.mode)
+        shown = f"{share:.2f}x" if share is not None else ""
+        lines.append(
+            f"| {m.mode} | {m.concurrency} | {m.throughput:.1f} | {m.p50_ms:.1f} | "
+            f"{m.p99_ms:.1f} | {shown} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: Sequence[Measurement], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mode in dict.fromkeys(m.mode for m in results):
+        points = sorted((m for m in results if m.mode == mode), key=lambda m: m.concurrency)
+        xs = [m.concurrency for m in points]
+        style = "-o" if mode.startswith("served") else "--s"
+        left.plot(xs, [m.throughput for m in points], style, label=mode)
+        right.plot(xs, [m.p99_ms for m in points], style, label=mode)
+    for axis, label in ((left, "throughput (texts/s)"), (right, "p99 latency (ms)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(sorted({m.concurrency for m in results}))
+        axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_xlabel("concurrent clients")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+    right.set_yscale("log")
+    left.legend(fontsize=8)
+    figure.suptitle("text_embedding: Triton-served (gRPC) vs in-process onnxruntime")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.bench",
+        description="Triton-served text_embedding vs the same artifact in-process, at several "
+        "concurrencies, dynamic batching on and off.",
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per point")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+    results = benchmark(args.seconds, args.concurrency, args.out)
+    table_md = markdown(results)
+    top = max(args.concurrency)
+    ratio = ratios(results)[top]["served batching on"]
+    report = {
+        "results": [asdict(m) for m in results],
+        "ratios": {str(k): v for k, v in ratios(results).items()},
+        "target": {"concurrency": top, "ratio": TARGET_RATIO, "measured": ratio},
+        "cpus": os.cpu_count(),
+        "load_average_after": os.getloadavg(),
+    }
+    (args.out / "serving.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "serving.md").write_text(table_md)
+    plot(results, args.out / "serving.png")
+    table = Table(title="text_embedding: served vs in-process")
+    for column in ("mode", "clients", "texts/s", "p50 ms", "p99 ms", "served/best in-process"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for line in table_md.splitlines()[2:]:
+        table.add_row(*[cell.strip() for cell in line.strip("|").split("|")])
+    console.print(table)
+    verdict = "[green]meets[/green]" if ratio >= TARGET_RATIO else "[red]misses[/red]"
+    console.print(
+        f"served/in-process at concurrency {top} with batching: {ratio:.2f}x "
+        f"({verdict} the {TARGET_RATIO}x target); wrote {args.out}/serving.{{json,md,png}}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

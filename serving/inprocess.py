@@ -1,0 +1,55 @@
+"""The served embedding computed in this process: tokenizer + onnxruntime on the very files
+the local Triton loads (read from the rendered repository's configs).
+
+It is the reference the served answers are checked against, and the baseline the serving
+benchmark compares Triton with.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from google.protobuf import text_format
+from tokenizers import Tokenizer
+from tritonclient.grpc import model_config_pb2
+
+from modelkit.layout import LOCAL, REPOS_DIR
+from modelkit.manifest import load_verified
+from modelkit.minilm import tokenize
+
+
+def model_config(repository: Path, model: str) -> model_config_pb2.ModelConfig:
+    """A rendered config.pbtxt, parsed with Triton's own schema."""
+    text = (repository / model / "config.pbtxt").read_text()
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+def parameters(config: model_config_pb2.ModelConfig) -> dict[str, str]:
+    return {key: value.string_value for key, value in config.parameters.items()}
+
+
+class InProcessEmbedder:
+    """Texts -> embeddings without a server: same tokenizer file, same ONNX graph."""
+
+    def __init__(self, repository: Path = REPOS_DIR / LOCAL, threads: int | None = None) -> None:
+        load_verified(repository)
+        tokenizer_params = parameters(model_config(repository, "tokenizer"))
+        encoder_params = parameters(model_config(repository, "minilm_encoder"))
+        self.tokenizer = Tokenizer.from_file(
+            str(repository / "tokenizer" / "1" / tokenizer_params["tokenizer_file"])
+        )
+        self.tokenizer.enable_truncation(int(tokenizer_params["max_sequence_length"]))
+        self.tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or int(encoder_params["intra_op_threads"])
+        options.inter_op_num_threads = 1
+        onnx = repository / "minilm_encoder" / "1" / encoder_params["onnx_file"]
+        self.session = ort.InferenceSession(str(onnx), options, ["CPUExecutionProvider"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        ids, mask = tokenize(self.tokenizer, list(texts))
+        (embeddings,) = self.session.run(
+            ["sentence_embedding"], {"input_ids": ids, "attention_mask": mask}
+        )
+        return np.asarray(embeddings, dtype=np.float32)

@@ -1,0 +1,127 @@
+"""`python -m serving.local up|down|status`: the embedded local mode (`make up-local` etc.)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.stack_config import ConfigError
+from modelkit.errors import ModelkitError
+from serving.errors import ServingError
+from serving.local import stack
+from serving.local.state import DEFAULT_DIR, LocalState, read_state
+
+console = Console()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.local",
+        description="Two real Triton sites on this machine, loading the model repository "
+        "from emulated encrypted buckets (public: moto S3+KMS; private: fake-gcs-server, "
+        "gRPC mutual TLS).",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help="where state.json, logs and certificates live (default: .local)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start both sites (idempotent), smoke-test, summarize")
+    up.add_argument("--stack", default="dev", help="stack whose model placement to serve")
+    up.add_argument(
+        "--timeout", type=float, default=stack.READY_TIMEOUT, help="seconds to wait for readiness"
+    )
+    commands.add_parser("down", help="stop everything `up` started (idempotent)")
+    status = commands.add_parser("status", help="health of every process and site")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return _up(args.stack, args.state_dir, args.timeout)
+        if args.command == "down":
+            stack.down(args.state_dir, console)
+            return 0
+        return _status(args.state_dir, args.format)
+    except (ServingError, ModelkitError, ConfigError) as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return getattr(error, "exit_code", 1)
+
+
+def _up(stack_name: str, folder: Path, timeout: float) -> int:
+    from serving.inprocess import InProcessEmbedder
+    from serving.local.repository import LOCAL_REPOSITORY, site_manifests
+    from serving.local.smoke import SAMPLE, smoke
+
+    manifests = site_manifests(stack_name)
+    state = stack.up(stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout)
+    console.print(_sites_table(state))
+    results = smoke(state, InProcessEmbedder(LOCAL_REPOSITORY))
+    for result in results:
+        line = (
+            f"[bold]{result.site}[/bold]: similarity('{SAMPLE[0]}', '{SAMPLE[1]}') = "
+            f"{result.similarity:.4f} (matches in-process: cosine {result.agreement:.6f})"
+        )
+        if result.ranking:
+            line += f"; ctr_ranker top item {result.ranking[0][0]} p={result.ranking[0][1]:.3f}"
+        console.print(line, highlight=False)
+    console.print(f"state: {folder / 'state.json'}  ·  stop with `make down-local`")
+    return 0
+
+
+def _status(folder: Path, output: str) -> int:
+    state = read_state(folder)
+    if state is None:
+        if output == "json":
+            print(json.dumps({"running": False}))
+        else:
+            console.print("local mode is not running (start it with `make up-local`).")
+        return 1
+    health = stack.health(state)
+    if output == "json":
+        print(json.dumps(health, indent=2))
+    else:
+        table = Table(title="processes")
+        for column in ("name", "pid", "alive", "log"):
+            table.add_column(column)
+        for name, process in state.processes.items():
+            alive = health["processes"][name]
+            table.add_row(name, str(process.pid), _mark(alive), process.log)
+        console.print(table)
+        console.print(_sites_table(state, health))
+    return 0 if health["healthy"] else 1
+
+
+def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Table:
+    table = Table(title="sites")
+    for column in ("site", "gRPC", "HTTP", "TLS", "metrics", "models", "repository"):
+        table.add_column(column, overflow="fold")
+    for name, site in state.sites.items():
+        endpoint = site.endpoint
+        models = ", ".join(endpoint.models)
+        if health is not None:
+            ready = health["sites"][name]["models"]
+            models = ", ".join(f"{m} {_mark(ready.get(m, False))}" for m in endpoint.models)
+        table.add_row(
+            name,
+            endpoint.grpc,
+            endpoint.http or "off",
+            "mutual TLS" if endpoint.tls else "plaintext",
+            site.metrics,
+            models,
+            site.repository,
+        )
+    return table
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✔[/green]" if ok else "[red]✘[/red]"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
