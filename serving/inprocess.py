@@ -16,7 +16,7 @@ from tritonclient.grpc import model_config_pb2
 
 from modelkit.layout import LOCAL, REPOS_DIR
 from modelkit.manifest import load_verified
-from modelkit.minilm import tokenize
+from modelkit.tokenization import tokenize
 
 
 def model_config(repository: Path, model: str) -> model_config_pb2.ModelConfig:
