@@ -1,0 +1,168 @@
+"""The offline policy review of one stack: evaluate it under mocks, judge it, write it up.
+
+The stack program runs in-process under the shared mocks harness (``infra.offline``), so a
+review needs no Pulumi CLI, no cloud account and no network. Markdown is written to be
+posted as a PR comment as-is.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.offline import evaluate_stack
+from infra.stack_config import ConfigError
+from policy import POLICIES
+from policy.cost import BUDGET_KEY, GPU_COST_BUDGET, CostEstimate, estimate, usd
+from policy.engine import Violation, evaluate, stack_view
+from policy.pack_config import pack_config, stack_raw_config
+
+
+class ProgramError(Exception):
+    """The stack program itself failed, so there is nothing to judge."""
+
+
+@dataclass(frozen=True)
+class Review:
+    stack: str
+    resource_counts: dict[str, int]
+    violations: list[Violation]
+    cost: CostEstimate
+    budget_usd: float
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.mandatory]
+
+    @property
+    def advisory(self) -> list[Violation]:
+        return [v for v in self.violations if not v.mandatory]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.mandatory else 0
+
+
+def review_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Review:
+    """Run ``stack`` under mocks and evaluate every policy.
+
+    Raises ``ConfigError`` for an invalid stack config and ``ProgramError`` when the
+    program fails for any other reason.
+    """
+    raw = stack_raw_config(stack, overrides)
+    try:
+        evaluation = evaluate_stack(stack, config_overrides=overrides)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ProgramError(f"{type(error).__name__}: {error}") from error
+    settings = pack_config(evaluation.config, raw)
+    return Review(
+        stack=stack,
+        resource_counts=evaluation.counts_by_type(),
+        violations=evaluate(evaluation.resources, POLICIES, settings),
+        cost=estimate(stack_view(evaluation.resources).values()),
+        budget_usd=settings[GPU_COST_BUDGET.name][BUDGET_KEY],
+    )
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def to_markdown(review: Review) -> str:
+    status = (
+        f"❌ {len(review.mandatory)} mandatory violation(s)" if review.mandatory else "✅ passed"
+    )
+    total = sum(review.resource_counts.values())
+    lines = [
+        f"### Policy review: `{review.stack}` — {status}",
+        "",
+        f"**{total} resources** · {len(review.mandatory)} mandatory · "
+        f"{len(review.advisory)} advisory · GPU cost {usd(review.cost.min_monthly)} to "
+        f"{usd(review.cost.max_monthly)}/month (budget {usd(review.budget_usd)})",
+        "",
+        "#### Violations",
+        "",
+    ]
+    if review.violations:
+        lines += ["| Policy | Resource | Severity | Level | Message |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {v.policy} | `{v.resource}` | {v.severity} | {v.enforcement} | {_cell(v.message)} |"
+            for v in sorted(review.violations, key=lambda v: (not v.mandatory, v.policy))
+        ]
+    else:
+        lines.append(f"None: all {len(POLICIES)} policies pass.")
+    lines += ["", "#### Estimated monthly GPU cost", "", *_cost_table(review.cost), ""]
+    lines += [
+        f"<details><summary>Resources by type ({total})</summary>",
+        "",
+        "| Type | Count |",
+        "|---|---:|",
+        *(f"| `{type_}` | {count} |" for type_, count in review.resource_counts.items()),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _cost_table(cost: CostEstimate) -> list[str]:
+    if not cost.pools:
+        return ["No GPU pools."]
+    rows = [
+        "| Pool | Cloud | GPU | GPUs/node | Nodes | Pricing | $/GPU-hour | Min scale | Max scale |",
+        "|---|---|---|---:|---|---|---:|---:|---:|",
+    ]
+    for p in cost.pools:
+        price = f"{p.usd_per_gpu_hour:.3f}" if p.usd_per_gpu_hour is not None else "no price"
+        pricing = "spot" if p.spot else "on-demand"
+        rows.append(
+            f"| {p.name} | {p.cloud} | {p.gpu} | {p.gpus_per_node} | {p.min_nodes} to "
+            f"{p.max_nodes} | {pricing} | {price} | {usd(p.monthly(p.min_nodes))} "
+            f"| {usd(p.monthly(p.max_nodes))} |"
+        )
+    rows.append(
+        f"| **Total** | | | | | | | **{usd(cost.min_monthly)}** | **{usd(cost.max_monthly)}** |"
+    )
+    return rows
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_json(review: Review) -> str:
+    document = {
+        "stack": review.stack,
+        "passed": not review.mandatory,
+        "resourceCounts": review.resource_counts,
+        "violations": [
+            {
+                "policy": v.policy,
+                "resource": v.resource,
+                "urn": v.urn,
+                "severity": v.severity,
+                "enforcement": v.enforcement,
+                "message": v.message,
+            }
+            for v in review.violations
+        ],
+        "gpuCost": {
+            "minMonthlyUsd": round(review.cost.min_monthly, 2),
+            "maxMonthlyUsd": round(review.cost.max_monthly, 2),
+            "budgetUsd": review.budget_usd,
+            "pools": [
+                {
+                    "name": p.name,
+                    "cloud": p.cloud,
+                    "gpu": p.gpu,
+                    "gpusPerNode": p.gpus_per_node,
+                    "minNodes": p.min_nodes,
+                    "maxNodes": p.max_nodes,
+                    "spot": p.spot,
+                    "usdPerGpuHour": p.usd_per_gpu_hour,
+                }
+                for p in review.cost.pools
+            ],
+        },
+    }
+    return json.dumps(document, indent=2) + "\n"
