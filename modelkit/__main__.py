@@ -1,0 +1,176 @@
+"""Command line: ``python -m modelkit {build,bench,plan-jobs} --help``. Thin by design."""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra.stack_config import SITES, ConfigError
+from modelkit.errors import ModelkitError
+from modelkit.layout import PLANS_DIR, REPOS_DIR, TARGETS
+
+console = Console(stderr=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ModelkitError, ConfigError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m modelkit",
+        description="Build the Triton model repositories (text_embedding, ctr_ranker).",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build",
+        help="export/train the models (cached) and render build/repos/<target>/",
+        description=(
+            f"Render one Triton repository per target into {REPOS_DIR}/<target>/ with a "
+            "manifest.json. Exports and training are cached by content hash; an unchanged "
+            "target is left untouched."
+        ),
+    )
+    build.add_argument("--stack", default="dev", help="stack whose placement and GPU pools apply")
+    build.add_argument(
+        "--target",
+        action="append",
+        choices=TARGETS,
+        dest="targets",
+        help="render only this target (repeatable; default: all)",
+    )
+    build.add_argument("--format", choices=("table", "json"), default="table")
+    build.set_defaults(run=_build)
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark the encoder on CPU: ONNX Runtime vs TorchScript vs eager torch",
+        description="Items/s and p50 latency per format at batch 1/8/32 x sequence 16/128.",
+    )
+    bench.add_argument("--seconds", type=float, default=1.0, help="time budget per cell")
+    bench.add_argument("--plot", default="build/bench/encoder-formats.png", help="PNG chart path")
+    bench.set_defaults(run=_bench)
+
+    jobs = commands.add_parser(
+        "plan-jobs",
+        help="print the Kubernetes Jobs that build TensorRT plans on a site's GPU pools",
+        description=(
+            "One Job per GPU type of the site: fetch the encoder's ONNX from the repository "
+            "prefix, build model_sm<cc>.plan with trtexec on that GPU, upload it next to the "
+            f"ONNX. Download the plans to {PLANS_DIR}/<onnx-sha16>/ and rebuild to serve them."
+        ),
+    )
+    jobs.add_argument("--stack", default="dev")
+    jobs.add_argument("--site", choices=SITES, required=True)
+    jobs.add_argument(
+        "--repo-url", required=True, help="e.g. s3://bucket/repo/<content_hash> or gs://..."
+    )
+    jobs.add_argument("--namespace", default="triton")
+    jobs.add_argument("--service-account", default="tensorrt-builder")
+    jobs.set_defaults(run=_plan_jobs)
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    from modelkit.build import build
+
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("hash inputs", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        result = build(args.stack, targets=args.targets or TARGETS, report=report)
+
+    facts = {name: artifact.facts for name, artifact in result.artifacts.items()}
+    if args.format == "json":
+        body = {
+            "stack": result.stack,
+            "seconds": round(result.seconds, 2),
+            "targets": {
+                t.target: {
+                    "path": str(t.path),
+                    "content_hash": t.manifest.content_hash,
+                    "models": list(t.manifest.models),
+                    "changed": t.changed,
+                }
+                for t in result.targets
+            },
+            "artifacts": facts,
+        }
+        print(json.dumps(body, indent=2))
+        return 0
+    table = Table(title=f"Triton repositories for stack '{result.stack}'")
+    for column in ("target", "models", "files", "MiB", "content hash", "status"):
+        table.add_column(column)
+    for t in result.targets:
+        size = sum(entry.size for entry in t.manifest.files.values()) / 2**20
+        table.add_row(
+            t.target,
+            ", ".join(t.manifest.models),
+            str(len(t.manifest.files)),
+            f"{size:.1f}",
+            t.manifest.content_hash[:16],
+            "rendered" if t.changed else "unchanged",
+        )
+    out = Console()
+    out.print(table)
+    for name, artifact in result.artifacts.items():
+        origin = f"built in {artifact.facts['seconds']} s" if artifact.built else "cached"
+        out.print(f"{name}: {_summary(artifact.facts)} ({origin})", highlight=False)
+    out.print(f"done in {result.seconds:.2f} s", highlight=False)
+    return 0
+
+
+def _summary(facts: dict) -> str:
+    if "training" in facts:
+        training = facts["training"]
+        return f"held-out AUC {training['auc']:.4f} (target >= 0.75), seed {training['seed']}"
+    cosine = facts["min_cosine_vs_eager"]
+    return "min cosine vs eager torch: " + ", ".join(f"{k} {v:.7f}" for k, v in cosine.items())
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from modelkit.bench import run_benchmark
+
+    run_benchmark(seconds_per_cell=args.seconds, plot=args.plot, console=Console())
+    return 0
+
+
+def _plan_jobs(args: argparse.Namespace) -> int:
+    import yaml
+
+    from infra.stack_config import load_stack_config
+    from modelkit.tensorrt_job import plan_build_jobs
+
+    config = load_stack_config(args.stack)
+    jobs = plan_build_jobs(
+        config,
+        args.site,
+        repo_url=args.repo_url,
+        namespace=args.namespace,
+        service_account=args.service_account,
+    )
+    print(yaml.safe_dump_all(jobs, sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

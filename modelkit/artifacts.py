@@ -1,0 +1,163 @@
+"""The two things the build makes: the exported MiniLM encoder and the trained ctr_ranker.
+
+Each recipe checks its own output before it is cached (exported graphs against eager
+torch, the ranker's AUC against its target), so a broken export never reaches a target.
+"""
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from modelkit.cache import Recipe, Report
+from modelkit.errors import BuildError
+
+MINILM = "minilm"
+RANKER = "ctr_ranker"
+ENCODER_ONNX = "model.onnx"
+ENCODER_TORCHSCRIPT = "encoder.pt"
+TOKENIZER_JSON = "tokenizer.json"
+RANKER_TORCHSCRIPT = "model.pt"
+PARITY_TARGET = 0.9999
+_CHECK_SHAPES = ((1, 1), (3, 7), (4, 128))
+
+
+def _minilm_inputs() -> list[Path]:
+    from modelkit.tokenization import model_dir
+
+    return [model_dir() / name for name in ("model.safetensors", "config.json", "tokenizer.json")]
+
+
+def _build_minilm(folder: Path, report: Report) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from modelkit import minilm
+    from modelkit.tokenization import model_dir
+    from modelkit.torch2onnx import export_onnx
+    from modelkit.torch2torchscript import export_torchscript
+
+    started = time.perf_counter()
+    report("load all-MiniLM-L6-v2", 0, 3)
+    encoder = minilm.load_encoder()
+    example = minilm.example_inputs(2, 16)
+    report("export ONNX", 1, 3)
+    export_onnx(
+        encoder,
+        example,
+        folder / ENCODER_ONNX,
+        input_names=minilm.INPUT_NAMES,
+        output_names=[minilm.OUTPUT_NAME],
+        dynamic_axes={name: {0: "batch", 1: "sequence"} for name in minilm.INPUT_NAMES},
+    )
+    report("trace TorchScript", 2, 3)
+    export_torchscript(encoder, folder / ENCODER_TORCHSCRIPT, example)
+    shutil.copyfile(model_dir() / "tokenizer.json", folder / TOKENIZER_JSON)
+
+    session = ort.InferenceSession(str(folder / ENCODER_ONNX), providers=["CPUExecutionProvider"])
+    traced = torch.jit.load(str(folder / ENCODER_TORCHSCRIPT))
+    worst = {"onnx": 1.0, "torchscript": 1.0}
+    for seed, (batch, length) in enumerate(_CHECK_SHAPES):
+        ids, mask = minilm.example_inputs(batch, length, seed=seed)
+        mask[0, length // 2 + 1 :] = 0  # a padded row, as the tokenizer produces
+        with torch.inference_mode():
+            expected = encoder(ids, mask).numpy()
+            outputs = {
+                "onnx": session.run(
+                    None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+                )[0],
+                "torchscript": traced(ids, mask).numpy(),
+            }
+        for fmt, got in outputs.items():
+            worst[fmt] = min(worst[fmt], float(np.min(np.sum(got * expected, axis=1))))
+    report("export done", 3, 3)
+    if min(worst.values()) < PARITY_TARGET:
+        raise BuildError(f"exported encoder drifted from eager torch: cosine {worst}")
+    return {
+        "min_cosine_vs_eager": worst,
+        "signature": _onnx_signature(folder / ENCODER_ONNX),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _onnx_signature(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Input/output names, Triton dtypes and dims (-1 = dynamic) of an ONNX graph."""
+    import onnx
+
+    types = {onnx.TensorProto.INT64: "TYPE_INT64", onnx.TensorProto.FLOAT: "TYPE_FP32"}
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def describe(values: Any) -> dict[str, dict[str, Any]]:
+        return {
+            value.name: {
+                "data_type": types[value.type.tensor_type.elem_type],
+                "dims": [
+                    d.dim_value if d.HasField("dim_value") else -1
+                    for d in value.type.tensor_type.shape.dim
+                ],
+            }
+            for value in values
+        }
+
+    return {"inputs": describe(graph.input), "outputs": describe(graph.output)}
+
+
+def _build_ranker(folder: Path, report: Report) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from modelkit import ranker
+    from modelkit.torch2torchscript import export_torchscript
+
+    started = time.perf_counter()
+    model, training = ranker.train_ranker(
+        on_step=lambda done, total: report("train ctr_ranker", done, total)
+    )
+    if training.auc < ranker.AUC_TARGET:
+        raise BuildError(
+            f"ctr_ranker reached held-out AUC {training.auc:.4f} < {ranker.AUC_TARGET}"
+        )
+    export_torchscript(model, folder / RANKER_TORCHSCRIPT)
+    _, held_out = ranker.synthetic_click_logs()
+    scripted = torch.jit.load(str(folder / RANKER_TORCHSCRIPT))
+    drift = float(np.max(np.abs(ranker.score(scripted, held_out) - ranker.score(model, held_out))))
+    if drift > 1e-5:
+        raise BuildError(f"TorchScript ctr_ranker differs from eager by {drift}")
+    batch = [-1]
+    return {
+        "training": vars(training),
+        "signature": {
+            "inputs": {
+                "user_id": {"data_type": "TYPE_INT64", "dims": [*batch, 1]},
+                "item_id": {"data_type": "TYPE_INT64", "dims": [*batch, 1]},
+                "dense_features": {"data_type": "TYPE_FP32", "dims": [*batch, ranker.N_DENSE]},
+            },
+            "outputs": {ranker.OUTPUT_NAME: {"data_type": "TYPE_FP32", "dims": [*batch, 1]}},
+        },
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+RECIPES: dict[str, Recipe] = {
+    MINILM: Recipe(
+        name=MINILM,
+        modules=(
+            "modelkit.artifacts",
+            "modelkit.minilm",
+            "modelkit.tokenization",
+            "modelkit.torch2onnx",
+            "modelkit.torch2torchscript",
+        ),
+        packages=("torch", "transformers", "tokenizers", "onnx", "onnxscript", "onnxruntime"),
+        inputs=_minilm_inputs,
+        build=_build_minilm,
+    ),
+    RANKER: Recipe(
+        name=RANKER,
+        modules=("modelkit.artifacts", "modelkit.ranker", "modelkit.torch2torchscript"),
+        packages=("torch", "numpy"),
+        inputs=list,
+        build=_build_ranker,
+    ),
+}

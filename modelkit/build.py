@@ -1,0 +1,115 @@
+"""``python -m modelkit build``: artifacts from the cache, then one repository per target.
+
+All targets are planned, written to a staging folder and validated before any of them
+replaces what is in ``build/repos/``; a broken source therefore leaves the previous
+repositories exactly as they were (or nothing, on a first build). A target whose manifest
+would not change is not rewritten, which keeps a no-op rebuild well under two seconds.
+"""
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.stack_config import load_stack_config
+from modelkit.artifacts import RECIPES
+from modelkit.cache import Artifact, Report, ensure
+from modelkit.errors import ManifestError, ModelkitError
+from modelkit.layout import CACHE_DIR, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
+from modelkit.manifest import Manifest
+from modelkit.render import RenderInputs, TargetPlan, plan_target
+from modelkit.validate import validate_repository
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: str
+    path: Path
+    manifest: Manifest
+    changed: bool
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    stack: str
+    targets: tuple[TargetResult, ...]
+    artifacts: dict[str, Artifact]
+    seconds: float
+
+
+def build(
+    stack: str,
+    *,
+    targets: Sequence[str] = TARGETS,
+    source: Path = MODEL_REPO,
+    out: Path = REPOS_DIR,
+    cache_dir: Path = CACHE_DIR,
+    plans_dir: Path = PLANS_DIR,
+    report: Report | None = None,
+) -> BuildResult:
+    """Render ``targets`` of ``stack`` into ``out/<target>/``.
+
+    Raises ModelkitError (sources, placement, artifacts) or ConfigError (the stack file).
+    """
+    started = time.perf_counter()
+    notify: Report = report or (lambda what, done, total: None)
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        raise ModelkitError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
+    config = load_stack_config(stack)
+    artifacts = {name: ensure(recipe, cache_dir, notify) for name, recipe in RECIPES.items()}
+    inputs = RenderInputs(source, artifacts, plans_dir)
+    plans = [plan_target(target, config, inputs) for target in targets]
+    results = _publish(plans, stack, out, notify)
+    return BuildResult(stack, tuple(results), artifacts, time.perf_counter() - started)
+
+
+def _publish(plans: list[TargetPlan], stack: str, out: Path, notify: Report) -> list[TargetResult]:
+    """Write the changed targets to staging, validate them all, then swap them in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
+    try:
+        results, changed = [], []
+        for index, plan in enumerate(plans):
+            notify(f"render {plan.target}", index, len(plans))
+            manifest = plan.manifest(stack)
+            if _current(out / plan.target) == manifest:
+                results.append(TargetResult(plan.target, out / plan.target, manifest, False))
+                continue
+            root = staging / plan.target
+            plan.write(root)
+            validate_repository(root)
+            manifest.verify(root)  # the cache files really are what their hashes say
+            manifest.write(root)
+            results.append(TargetResult(plan.target, out / plan.target, manifest, True))
+            changed.append(plan.target)
+        notify("publish", len(plans), len(plans))
+        out.mkdir(parents=True, exist_ok=True)
+        for target in changed:
+            _swap(staging / target, out / target)
+        return results
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _current(root: Path) -> Manifest | None:
+    """The manifest of what is on disk, if it is intact; None means "render it again"."""
+    try:
+        manifest = Manifest.read(root)
+        manifest.verify(root)
+    except ManifestError:
+        return None
+    return manifest
+
+
+def _swap(new: Path, dest: Path) -> None:
+    """Replace ``dest`` by ``new`` with two renames, so readers never see a mixed folder."""
+    if dest.exists():
+        retired = dest.with_name(f".{dest.name}-retired-{time.time_ns()}")
+        dest.rename(retired)
+        new.rename(dest)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        new.rename(dest)

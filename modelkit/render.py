@@ -1,0 +1,237 @@
+"""Render one target's Triton repository from the sources and the built artifacts.
+
+A render is first a plan (path -> bytes or cached file, each with its sha256), so the
+manifest is known before anything is written and an unchanged target is not touched.
+The per-target choices live here:
+
+- ``local``: the local Triton has only the python backend, so the encoder is a python
+  model running the ONNX graph on onnxruntime (faster than TorchScript on CPU, see
+  ``make bench-models``) and the ranker a python model running its TorchScript.
+- sites: ``onnxruntime_onnx`` for the encoder, or ``tensorrt_plan`` once a plan exists for
+  every GPU type of the site's pools; ``pytorch_libtorch`` for the ranker; KIND_GPU.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.gpus import GpuType
+from infra.stack_config import StackConfig
+from modelkit.artifacts import (
+    ENCODER_ONNX,
+    MINILM,
+    RANKER,
+    RANKER_TORCHSCRIPT,
+    TOKENIZER_JSON,
+)
+from modelkit.cache import Artifact
+from modelkit.errors import SourceError
+from modelkit.layout import LOCAL
+from modelkit.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
+from modelkit.onnx2tensorrt import plan_filename
+from modelkit.placement import expand, site_models
+from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
+from modelkit.triton_config import (
+    CONFIG_NAME,
+    KIND_CPU,
+    KIND_GPU,
+    ModelConfig,
+    add_zero_warmup,
+    apply_tuning,
+    read_config,
+    render_config,
+    set_parameters,
+)
+from modelkit.tuning import GPU_TUNING, LOCAL_TUNING
+from modelkit.validate import check_signature
+
+VERSION = "1"
+LOCAL_ENCODER_RUNTIME = "onnxruntime"
+"""How the local target's python-backend encoder runs the graph (the faster CPU format)."""
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file of a target: literal bytes, or a copy of a file whose hash is known."""
+
+    entry: FileEntry
+    data: bytes | None = None
+    copy_of: Path | None = None
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> "PlannedFile":
+        return cls(FileEntry(bytes_sha256(data), len(data)), data=data)
+
+    @classmethod
+    def of_file(cls, path: Path, entry: FileEntry | None = None) -> "PlannedFile":
+        known = entry or FileEntry(file_sha256(path), path.stat().st_size)
+        return cls(known, copy_of=path)
+
+    def write(self, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if self.data is not None:
+            dest.write_bytes(self.data)
+        elif self.copy_of is not None:
+            with self.copy_of.open("rb") as src, dest.open("wb") as out:
+                while chunk := src.read(1 << 22):
+                    out.write(chunk)
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    target: str
+    models: tuple[str, ...]
+    files: dict[str, PlannedFile]
+
+    def manifest(self, stack: str) -> Manifest:
+        entries = {name: planned.entry for name, planned in self.files.items()}
+        return Manifest.build(self.target, stack, self.models, entries)
+
+    def write(self, root: Path) -> None:
+        for name, planned in self.files.items():
+            planned.write(root / name)
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """What every target is rendered from."""
+
+    source: Path
+    artifacts: Mapping[str, Artifact]
+    plans_dir: Path
+    """Holds ``<onnx sha256[:16]>/model_sm<cc>.plan`` built by the TensorRT Jobs."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    target: str
+    gpus: tuple[GpuType, ...]
+    inputs: RenderInputs
+
+    @property
+    def local(self) -> bool:
+        return self.target == LOCAL
+
+    def artifact_file(self, artifact: str, name: str) -> PlannedFile:
+        built = self.inputs.artifacts[artifact]
+        return PlannedFile.of_file(built.path(name), built.files[name])
+
+    def source_files(self, model: str) -> dict[str, PlannedFile]:
+        """The source's own version-folder files (model.py, placeholders)."""
+        folder = self.inputs.source / model / VERSION
+        if not folder.is_dir():
+            return {}
+        return {
+            path.relative_to(folder).as_posix(): PlannedFile.of_bytes(path.read_bytes())
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts
+        }
+
+
+def plans_folder(plans_dir: Path, onnx: FileEntry) -> Path:
+    """Plans are only valid for the ONNX graph they were built from, so they are filed by it."""
+    return plans_dir / onnx.sha256[:16]
+
+
+def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> TargetPlan:
+    """Every file of ``target``'s repository, with configs rendered and signatures checked."""
+    if target == LOCAL:
+        models = expand(
+            sorted(p.parent.name for p in inputs.source.glob(f"*/{CONFIG_NAME}")), inputs.source
+        )
+        gpus: tuple[GpuType, ...] = ()
+    else:
+        models = site_models(config, target, inputs.source)
+        gpus = config.gpu_types_on(target)
+    context = _Context(target, gpus, inputs)
+    files: dict[str, PlannedFile] = {}
+    for model in models:
+        renderer = _RENDERERS.get(model)
+        if renderer is None:
+            raise SourceError(model, "folder", f"modelkit has no renderer for model '{model}'")
+        config_message = read_config(inputs.source / model / CONFIG_NAME, model)
+        version_files = renderer(config_message, context)
+        if config_message.backend == "python" or config_message.platform == "ensemble":
+            version_files = {**context.source_files(model), **version_files}
+        files[f"{model}/{CONFIG_NAME}"] = PlannedFile.of_bytes(
+            render_config(config_message).encode()
+        )
+        files.update({f"{model}/{VERSION}/{name}": f for name, f in version_files.items()})
+    return TargetPlan(target, models, files)
+
+
+def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
+    set_parameters(
+        config,
+        {
+            "tokenizer_file": TOKENIZER_JSON,
+            "max_sequence_length": MAX_SEQUENCE_LENGTH,
+            "length_buckets": ",".join(map(str, LENGTH_BUCKETS)),
+        },
+    )
+    tuning = (LOCAL_TUNING if context.local else GPU_TUNING)["tokenizer"]
+    apply_tuning(config, tuning, KIND_CPU)  # text processing runs on CPUs on every target
+    return {TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON)}
+
+
+def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
+    encoder = context.inputs.artifacts[MINILM]
+    check_signature("minilm_encoder", config, encoder.facts["signature"])
+    onnx = {ENCODER_ONNX: context.artifact_file(MINILM, ENCODER_ONNX)}
+    if context.local:
+        tuning = LOCAL_TUNING["minilm_encoder"]
+        config.backend = "python"
+        set_parameters(
+            config,
+            {"onnx_file": ENCODER_ONNX, "intra_op_threads": tuning.threads, "inter_op_threads": 1},
+        )
+        apply_tuning(config, tuning, KIND_CPU)
+        return onnx
+    apply_tuning(config, GPU_TUNING["minilm_encoder"], KIND_GPU)
+    add_zero_warmup(config, 1, {tensor.name: [LENGTH_BUCKETS[0]] for tensor in config.input})
+    add_zero_warmup(
+        config,
+        config.max_batch_size,
+        {tensor.name: [MAX_SEQUENCE_LENGTH] for tensor in config.input},
+    )
+    folder = plans_folder(context.inputs.plans_dir, encoder.files[ENCODER_ONNX])
+    plans = {gpu.compute_capability: folder / plan_filename(gpu) for gpu in context.gpus}
+    if not plans or not all(path.is_file() for path in plans.values()):
+        config.platform = "onnxruntime_onnx"
+        return onnx
+    config.platform = "tensorrt_plan"
+    for capability, path in sorted(plans.items()):
+        config.cc_model_filenames[capability] = path.name
+    # The ONNX graph stays next to the plans: the TensorRT Job reads it from there.
+    return {**onnx, **{path.name: PlannedFile.of_file(path) for path in plans.values()}}
+
+
+def _ranker(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
+    check_signature("ctr_ranker", config, context.inputs.artifacts[RANKER].facts["signature"])
+    files = {RANKER_TORCHSCRIPT: context.artifact_file(RANKER, RANKER_TORCHSCRIPT)}
+    if context.local:
+        tuning = LOCAL_TUNING["ctr_ranker"]
+        config.backend = "python"
+        set_parameters(
+            config, {"torchscript_file": RANKER_TORCHSCRIPT, "torch_threads": tuning.threads}
+        )
+        apply_tuning(config, tuning, KIND_CPU)
+        return files
+    config.platform = "pytorch_libtorch"
+    set_parameters(config, {"INFERENCE_MODE": "true"})
+    apply_tuning(config, GPU_TUNING["ctr_ranker"], KIND_GPU)
+    add_zero_warmup(config, 1, {})
+    add_zero_warmup(config, config.max_batch_size, {})
+    return files
+
+
+def _ensemble(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
+    return {}
+
+
+_RENDERERS: dict[str, Callable[[ModelConfig, _Context], dict[str, PlannedFile]]] = {
+    "tokenizer": _tokenizer,
+    "minilm_encoder": _encoder,
+    "ctr_ranker": _ranker,
+    "text_embedding": _ensemble,
+}

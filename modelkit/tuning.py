@@ -1,0 +1,44 @@
+"""Instance counts, dynamic batching and thread budgets per target: tables, not code."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How Triton runs one model on one kind of target."""
+
+    instances: int
+    """Model instances (python-backend processes on CPU, execution contexts on GPU)."""
+    preferred_batch_sizes: tuple[int, ...]
+    """Batch sizes the dynamic batcher aims for (each <= the model's max_batch_size)."""
+    max_queue_delay_us: int
+    """How long the dynamic batcher may hold a request to fill a preferred batch."""
+    threads: int = 1
+    """CPU threads per instance: onnxruntime intra-op threads, or torch threads."""
+
+
+# =====================================================================================
+# LOCAL TUNING TABLE: the local Triton (CPU, python backend only).
+# The local-mode owner (serving/) tunes these values against the serving benchmark
+# (target: >= 0.9x in-process throughput at 32 concurrent clients). Change values here;
+# `make models` re-renders the local target.
+# =====================================================================================
+LOCAL_TUNING: dict[str, Tuning] = {
+    "tokenizer": Tuning(instances=1, preferred_batch_sizes=(), max_queue_delay_us=500),
+    "minilm_encoder": Tuning(
+        instances=1, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=2000, threads=2
+    ),
+    "ctr_ranker": Tuning(
+        instances=1, preferred_batch_sizes=(64, 128), max_queue_delay_us=1000, threads=1
+    ),
+}
+# ================================ end of LOCAL TUNING TABLE ===========================
+
+GPU_TUNING: dict[str, Tuning] = {
+    # The tokenizer runs on the GPU node's CPUs; two instances keep the GPU fed.
+    "tokenizer": Tuning(instances=2, preferred_batch_sizes=(), max_queue_delay_us=100),
+    "minilm_encoder": Tuning(
+        instances=1, preferred_batch_sizes=(16, 32, 64), max_queue_delay_us=500
+    ),
+    "ctr_ranker": Tuning(instances=1, preferred_batch_sizes=(64, 128, 256), max_queue_delay_us=200),
+}
