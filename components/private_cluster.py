@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components.values import required
 
 KEY_ROTATION = "7776000s"  # 90 days
+ANYWHERE = "0.0.0.0/0"
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 
 
@@ -41,7 +42,7 @@ class PrivateClusterArgs:
     control_plane_cidr: str
     """The control plane's /28 in Google's peered VPC."""
     authorized_networks: Mapping[str, str]
-    """Display name -> CIDR allowed on the IP endpoints (never 0.0.0.0/0)."""
+    """Display name -> CIDR allowed on the IP endpoints; 0.0.0.0/0 is always left out."""
     release_channel: str = "REGULAR"
     deletion_protection: bool = True
     system_machine_type: str = "e2-standard-4"
@@ -66,8 +67,13 @@ class PrivateCluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("hybrid:private_cluster:PrivateCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        if any(cidr == "0.0.0.0/0" for cidr in args.authorized_networks.values()):
-            raise ValueError("PrivateCluster: 0.0.0.0/0 is never an authorised network")
+        authorized = {k: c for k, c in args.authorized_networks.items() if c != ANYWHERE}
+        if len(authorized) < len(args.authorized_networks):
+            pulumi.log.warn(
+                f"{name}: 0.0.0.0/0 is left out of the GKE authorised networks; from "
+                "anywhere, use the DNS endpoint (IAM-checked) instead",
+                resource=self,
+            )
 
         project = gcp.organizations.get_project_output(
             project_id=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -150,7 +156,7 @@ class PrivateCluster(pulumi.ComponentResource):
             master_authorized_networks_config={
                 "cidr_blocks": [
                     {"display_name": label, "cidr_block": cidr}
-                    for label, cidr in args.authorized_networks.items()
+                    for label, cidr in authorized.items()
                 ],
                 "gcp_public_cidrs_access_enabled": False,
                 "private_endpoint_enforcement_enabled": True,

@@ -84,3 +84,21 @@ def test_components_and_providers_are_recorded(evaluate) -> None:  # type: ignor
     providers = {ev.by_urn(c.provider).type for c in ev.children_of(vpn) if c.provider}
     assert providers == {"pulumi:providers:aws", "pulumi:providers:gcp"}
     assert ev.counts_by_type()["gcp:compute/vPNTunnel:VPNTunnel"] == 4
+
+
+def test_an_opted_in_open_control_plane_opens_eks_but_never_gke() -> None:
+    evaluation = evaluate_stack(
+        "dev",
+        config_overrides={
+            "hybrid:adminCidrs": ["0.0.0.0/0"],
+            "hybrid:allowPublicControlPlane": True,
+        },
+    )
+    eks = evaluation.of_type("aws:eks/cluster:Cluster")[0]
+    gke = evaluation.of_type("gcp:container/cluster:Cluster")[0]
+    assert eks.inputs["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
+    blocks = gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
+    assert [b["cidrBlock"] for b in blocks] == [evaluation.config.public.vpc_cidr]
+    assert any(
+        "0.0.0.0/0 is left out of the GKE authorised networks" in w for w in evaluation.warnings
+    )
