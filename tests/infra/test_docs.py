@@ -1,0 +1,16 @@
+"""The README's configuration reference keeps up with the keys the project accepts."""
+
+from infra.stack_config import PROJECT_ROOT, declared_keys
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_every_config_key_is_documented() -> None:
+    missing = [key for key in declared_keys() if f"`{key}`" not in README]
+    assert not missing, f"document these keys in README.md's Configuration reference: {missing}"
+
+
+def test_every_gpu_pool_field_is_documented() -> None:
+    fields = ("name", "gpuType", "machineType", "minSize", "maxSize", "desiredSize", "spot",
+              "gpusPerNode")  # fmt: skip
+    assert not [f for f in fields if f"`{f}`" not in README]
