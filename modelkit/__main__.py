@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="targets",
         help="render only this target (repeatable; default: all)",
     )
+    build.add_argument("--out", type=Path, default=REPOS_DIR, help="where targets are rendered")
     build.add_argument("--format", choices=("table", "json"), default="table")
     build.set_defaults(run=_build)
 
@@ -97,7 +99,7 @@ def _build(args: argparse.Namespace) -> int:
         def report(what: str, done: int, total: int) -> None:
             progress.update(task, description=what, completed=done, total=total)
 
-        result = build(args.stack, targets=args.targets or TARGETS, report=report)
+        result = build(args.stack, targets=args.targets or TARGETS, out=args.out, report=report)
 
     facts = {name: artifact.facts for name, artifact in result.artifacts.items()}
     if args.format == "json":

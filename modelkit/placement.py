@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from infra.stack_config import PRIVATE_ONLY_MODELS, StackConfig
-from modelkit.errors import PlacementError
+from modelkit.errors import PlacementError, SourceError
 from modelkit.layout import MODEL_REPO
 from modelkit.triton_config import CONFIG_NAME, read_config
 
@@ -18,18 +18,24 @@ from modelkit.triton_config import CONFIG_NAME, read_config
 def expand(models: Iterable[str], source: Path = MODEL_REPO) -> tuple[str, ...]:
     """The sorted folder names needed to serve ``models``: each one and its ensemble steps."""
     needed: set[str] = set()
-    pending = list(models)
+    pending: list[tuple[str, tuple[str, str] | None]] = [(name, None) for name in models]
     while pending:
-        name = pending.pop()
+        name, referrer = pending.pop()
         if name in needed:
             continue
         path = source / name / CONFIG_NAME
         if not path.is_file():
             known = sorted(p.parent.name for p in source.glob(f"*/{CONFIG_NAME}"))
-            raise PlacementError(f"no model '{name}' in {source}; known models: {known}")
+            if referrer is None:
+                raise PlacementError(f"no model '{name}' in {source}; known models: {known}")
+            ensemble, field = referrer
+            raise SourceError(ensemble, field, f"calls '{name}', which is not in {known}")
         needed.add(name)
-        config = read_config(path, name)
-        pending.extend(step.model_name for step in config.ensemble_scheduling.step)
+        steps = read_config(path, name).ensemble_scheduling.step
+        pending.extend(
+            (step.model_name, (name, f"ensemble_scheduling.step[{index}].model_name"))
+            for index, step in enumerate(steps)
+        )
     return tuple(sorted(needed))
 
 

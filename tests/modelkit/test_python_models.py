@@ -1,0 +1,127 @@
+"""The local target's python-backend models, driven the way Triton drives them.
+
+``triton_python_backend_utils`` only exists inside Triton, so a minimal stand-in provides
+the few calls the models make; the models read the rendered config.pbtxt and the rendered
+files, and their answers are checked against the artifacts called directly.
+"""
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from google.protobuf import json_format
+
+from modelkit import ranker
+from modelkit.tokenization import LENGTH_BUCKETS, load_tokenizer, tokenize
+from modelkit.triton_config import CONFIG_NAME, read_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
+
+
+class Tensor:
+    def __init__(self, name: str, array: np.ndarray) -> None:
+        self.name, self.array = name, array
+
+    def as_numpy(self) -> np.ndarray:
+        return self.array
+
+
+class InferenceResponse:
+    def __init__(self, output_tensors: list[Tensor]) -> None:
+        self.outputs = {tensor.name: tensor.array for tensor in output_tensors}
+
+
+def _pb_utils() -> types.ModuleType:
+    module = types.ModuleType("triton_python_backend_utils")
+    module.Tensor = Tensor  # type: ignore[attr-defined]
+    module.InferenceResponse = InferenceResponse  # type: ignore[attr-defined]
+    module.get_input_tensor_by_name = lambda request, name: request[name]  # type: ignore[attr-defined]
+    module.get_output_config_by_name = lambda config, name: next(  # type: ignore[attr-defined]
+        o for o in config["output"] if o["name"] == name
+    )
+    module.triton_string_to_numpy = lambda name: {"TYPE_INT64": np.int64}[name]  # type: ignore[attr-defined]
+    return module
+
+
+def _load(repo: Path, model: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _pb_utils())
+    spec = importlib.util.spec_from_file_location(f"triton_{model}", repo / model / "1/model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = json_format.MessageToDict(
+        read_config(repo / model / CONFIG_NAME, model), preserving_proto_field_name=True
+    )
+    instance = module.TritonPythonModel()
+    instance.initialize(
+        {
+            "model_config": json.dumps(config),
+            "model_repository": str(repo / model),
+            "model_version": "1",
+        }
+    )
+    return instance
+
+
+def _request(**arrays: np.ndarray) -> dict[str, Tensor]:
+    return {name: Tensor(name, array) for name, array in arrays.items()}
+
+
+def test_tokenizer_pads_each_request_to_a_length_bucket(repos, monkeypatch) -> None:
+    model = _load(repos["local"], "tokenizer", monkeypatch)
+    batches = [["short text"], ["a somewhat longer product title " * 3, "x"], ["word " * 500]]
+    requests = [
+        _request(TEXT=np.array([[t.encode()] for t in texts], dtype=object)) for texts in batches
+    ]
+    responses = model.execute(requests)
+    assert len(responses) == len(requests)
+    for texts, response in zip(batches, responses, strict=True):
+        ids, mask = response.outputs["input_ids"], response.outputs["attention_mask"]
+        expected_ids, expected_mask = tokenize(load_tokenizer(), texts)
+        assert ids.dtype == np.int64 and ids.shape[1] in LENGTH_BUCKETS
+        assert ids.shape[1] == min(b for b in LENGTH_BUCKETS if b >= expected_ids.shape[1])
+        np.testing.assert_array_equal(ids[:, : expected_ids.shape[1]], expected_ids)
+        np.testing.assert_array_equal(mask[:, : expected_mask.shape[1]], expected_mask)
+        assert not mask[:, expected_mask.shape[1] :].any()
+
+
+def test_encoder_batches_requests_of_mixed_widths_and_answers_each(repos, monkeypatch) -> None:
+    model = _load(repos["local"], "minilm_encoder", monkeypatch)
+    tokenizer = load_tokenizer()
+    texts = [["red shoes"], ["blue running shoes", "green hat"], ["long " * 40]]
+    requests = [
+        _request(input_ids=ids, attention_mask=mask)
+        for ids, mask in (tokenize(tokenizer, t) for t in texts)
+    ]
+    responses = model.execute(requests)
+    session = ort.InferenceSession(str(repos["local"] / "minilm_encoder/1/model.onnx"))
+    for request, response in zip(requests, responses, strict=True):
+        feed = {name: tensor.array for name, tensor in request.items()}
+        np.testing.assert_allclose(
+            response.outputs["sentence_embedding"], session.run(None, feed)[0], atol=1e-5
+        )
+
+
+def test_ranker_scores_each_request_like_the_torchscript_model(repos, monkeypatch) -> None:
+    model = _load(repos["local"], "ctr_ranker", monkeypatch)
+    rng = np.random.default_rng(0)
+    requests = [
+        _request(
+            user_id=rng.integers(0, 10**6, (n, 1)),
+            item_id=rng.integers(0, 10**6, (n, 1)),
+            dense_features=rng.normal(size=(n, ranker.N_DENSE)).astype(np.float32),
+        )
+        for n in (1, 5, 2)
+    ]
+    responses = model.execute(requests)
+    scripted = torch.jit.load(str(repos["local"] / "ctr_ranker/1/model.pt"))
+    for request, response in zip(requests, responses, strict=True):
+        with torch.inference_mode():
+            expected = scripted(*(torch.from_numpy(t.array) for t in request.values())).numpy()
+        np.testing.assert_allclose(response.outputs["click_probability"], expected, atol=1e-6)
