@@ -42,6 +42,9 @@ models: setup  ## Export models and render build/repos/<target>/ for STACK (defa
 up-local: setup  ## Start the embedded local mode (two Triton sites on emulated buckets)
 	@echo "up-local: the embedded local mode is not built yet (issue 5)." >&2; exit 1
 
+bench-models: setup  ## Encoder on CPU: ONNX Runtime vs TorchScript vs eager -> build/bench/encoder-formats.png
+	$(PY) -m modelkit bench
+
 bench-infra: setup  ## Time the mocked evaluation of every stack
 	$(PY) -m infra.bench $(STACKS)
 
