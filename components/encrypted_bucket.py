@@ -257,6 +257,18 @@ def _encrypted_uploads_statements(
                 },
             },
             {
+                # Naming aws:kms without a key ID would select the AWS managed key.
+                "Sid": "DenyKmsWithoutThisKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{values[0]}/*",
+                "Condition": {
+                    "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                    "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
+                },
+            },
+            {
                 "Sid": "DenyOtherKmsKeys",
                 "Effect": "Deny",
                 "Principal": "*",

@@ -482,6 +482,9 @@ def _assert_s3_hardened(
         bucket.outputs["arn"],
         f"{bucket.outputs['arn']}/*",
     ]
+    assert statements["DenyKmsWithoutThisKey"]["Condition"]["Null"] == {
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": "true"
+    }
     assert statements["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"] == {
         "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn
     }
