@@ -13,6 +13,7 @@ from rich.table import Table
 from infra.stack_config import SITES, ConfigError
 from modelkit.errors import ModelkitError
 from modelkit.layout import PLANS_DIR, REPOS_DIR, TARGETS
+from modelkit.onnx2tensorrt import NGC_RELEASE
 
 console = Console(stderr=True)
 
@@ -79,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--namespace", default="triton")
     jobs.add_argument("--service-account", default="tensorrt-builder")
+    jobs.add_argument(
+        "--ngc-release", default=NGC_RELEASE, help="must equal the Triton image's NGC release"
+    )
     jobs.set_defaults(run=_plan_jobs)
     return parser
 
@@ -169,6 +173,7 @@ def _plan_jobs(args: argparse.Namespace) -> int:
         repo_url=args.repo_url,
         namespace=args.namespace,
         service_account=args.service_account,
+        ngc_release=args.ngc_release,
     )
     print(yaml.safe_dump_all(jobs, sort_keys=False), end="")
     return 0

@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from infra.gpus import GpuType
 
 NGC_RELEASE = "24.10"
-"""NGC release of the TensorRT builder image; Triton must run the same release
-(``nvcr.io/nvidia/tritonserver:24.10-py3``, Triton 2.51 / TensorRT 10.5) to load the plans."""
-TENSORRT_IMAGE = f"nvcr.io/nvidia/tensorrt:{NGC_RELEASE}-py3"
+"""Default NGC release: Triton 2.51 (the local Triton's version) with TensorRT 10.5."""
+
+
+def tensorrt_image(ngc_release: str = NGC_RELEASE) -> str:
+    """The TensorRT builder image; its release must equal the serving Triton image's
+    (``nvcr.io/nvidia/tritonserver:<release>-py3``), or Triton refuses the plans."""
+    return f"nvcr.io/nvidia/tensorrt:{ngc_release}-py3"
+
+
+TENSORRT_IMAGE = tensorrt_image()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from typing import Any
 from infra.gpus import GpuType
 from infra.stack_config import StackConfig
 from modelkit.layout import MODEL_REPO
-from modelkit.onnx2tensorrt import TENSORRT_IMAGE, ShapeProfile, plan_filename, trtexec_command
+from modelkit.onnx2tensorrt import (
+    NGC_RELEASE,
+    ShapeProfile,
+    plan_filename,
+    tensorrt_image,
+    trtexec_command,
+)
 from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
 from modelkit.triton_config import CONFIG_NAME, read_config
 
@@ -44,6 +50,7 @@ def plan_build_jobs(
     namespace: str,
     service_account: str,
     profile: ShapeProfile | None = None,
+    ngc_release: str = NGC_RELEASE,
 ) -> list[dict[str, Any]]:
     """One Job per distinct compute capability among the site's GPU pools."""
     by_capability = {gpu.compute_capability: gpu for gpu in config.gpu_types_on(site)}
@@ -56,6 +63,7 @@ def plan_build_jobs(
             namespace=namespace,
             service_account=service_account,
             profile=chosen,
+            ngc_release=ngc_release,
         )
         for _, gpu in sorted(by_capability.items())
     ]
@@ -69,8 +77,12 @@ def plan_build_job(
     namespace: str,
     service_account: str,
     profile: ShapeProfile,
+    ngc_release: str = NGC_RELEASE,
 ) -> dict[str, Any]:
-    """The Job manifest that builds ``model_sm<cc>.plan`` for ``gpu`` under ``repo_url``."""
+    """The Job manifest that builds ``model_sm<cc>.plan`` for ``gpu`` under ``repo_url``.
+
+    ``ngc_release`` must be the serving Triton image's release (plans are tied to it).
+    """
     base = repo_url.rstrip("/")
     plan = plan_filename(gpu)
     image, copy = _copier(base)
@@ -83,7 +95,7 @@ def plan_build_job(
     }
     build = _container(
         "build-plan",
-        TENSORRT_IMAGE,
+        tensorrt_image(ngc_release),
         trtexec_command(f"{_WORK}/model.onnx", f"{_WORK}/{plan}", profile),
         requests={"cpu": "2", "memory": "8Gi"},
         limits={"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},

@@ -35,6 +35,19 @@ def test_trtexec_builds_an_fp16_plan_covering_every_shape_triton_sends() -> None
     assert any(arg.startswith("--optShapes=input_ids:16x32,") for arg in command)
 
 
+def test_the_builder_image_follows_the_triton_release() -> None:
+    (job,) = plan_build_jobs(
+        load_stack_config("dev"),
+        "private",
+        repo_url="gs://b/repo/h",
+        namespace="triton",
+        service_account="sa",
+        ngc_release="25.01",
+    )
+    (_, build) = job["spec"]["template"]["spec"]["initContainers"]
+    assert build["image"] == "nvcr.io/nvidia/tensorrt:25.01-py3"
+
+
 def test_one_job_per_compute_capability_of_the_site() -> None:
     prod = load_stack_config("prod")  # private: l4 (8.9) + a100 (8.0); public: l4 + a10g (8.6)
     private = plan_build_jobs(
