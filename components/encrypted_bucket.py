@@ -10,6 +10,7 @@ access, public access prevention enforced, versioning and soft delete.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +37,9 @@ class EncryptedBucketArgs:
     """Protect bucket and key from deletion; without it the bucket is emptied on destroy."""
     soft_delete_days: int = 7
     """GCS only: how long deleted objects stay restorable."""
+    lifecycle_rules: Sequence[gcp.storage.BucketLifecycleRuleArgsDict] = ()
+    """GCS only: lifecycle rules, which GCS keeps on the bucket itself (on S3 a separate
+    BucketLifecycleConfiguration holds them)."""
 
 
 class EncryptedBucket(pulumi.ComponentResource):
@@ -223,6 +227,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             public_access_prevention="enforced",
             versioning={"enabled": True},
             soft_delete_policy={"retention_duration_seconds": args.soft_delete_days * 86400},
+            lifecycle_rules=list(args.lifecycle_rules),
             encryption={"default_kms_key_name": key.id},
             force_destroy=not args.deletion_protection,
             opts=pulumi.ResourceOptions(

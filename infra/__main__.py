@@ -13,16 +13,20 @@ from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
+from components.model_repository_upload import gcs_lifecycle_rules
 from components.private_cluster import PrivateCluster, PrivateClusterArgs
 from components.public_cluster import PublicCluster, PublicClusterArgs
 from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
+from infra.serving import SiteFoundation, serve, site_repositories
 from infra.stack_config import GpuPoolConfig
 
 config = read_stack_config()
 public, private = config.public, config.private
 cluster_name = f"hybrid-{config.stack}"
 labels = {"project": "hybrid-inference", "stack": config.stack}
+# The rendered model repositories (`make models`), verified before anything is planned.
+repositories = site_repositories(config)
 
 
 def gpu_spec(pool: GpuPoolConfig) -> GpuPoolSpec:
@@ -151,10 +155,22 @@ private_bucket = EncryptedBucket(
         location=private.region,
         project=private.project,
         deletion_protection=config.deletion_protection,
+        lifecycle_rules=gcs_lifecycle_rules(
+            repositories["private"].manifest.content_hash, config.serving.retention_days
+        ),
     ),
     on_gcp,
 )
 pki = ServingPki("serving-pki", ServingPkiArgs())
+
+# Triton on both clusters --------------------------------------------------------------------
+served = serve(
+    config,
+    repositories,
+    public=SiteFoundation(public_cluster, public_bucket, on_aws),
+    private=SiteFoundation(private_cluster, private_bucket, on_gcp),
+    pki=pki,
+)
 
 # Outputs ----------------------------------------------------------------------------------
 pulumi.export("publicClusterName", public_cluster.name)
@@ -171,3 +187,5 @@ pulumi.export("transitGatewayId", vpn.transit_gateway_id)
 pulumi.export("haVpnGatewayId", vpn.ha_vpn_gateway_id)
 pulumi.export("vpnTunnels", [tunnel.as_output() for tunnel in vpn.tunnels])
 pulumi.export("caCertPem", pki.ca_cert_pem)
+pulumi.export("modelRepositories", {site: s.upload.url for site, s in served.items()})
+pulumi.export("tritonEndpoints", {site: s.server.endpoint for site, s in served.items()})

@@ -599,6 +599,21 @@ def _eks_access(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> 
     return f"{cluster}#{inputs['principalArn']}", {"accessEntryArn": arn}
 
 
+@_fabricates("aws:acm/certificate:Certificate")
+def _acm_certificate(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
+    arn = mocks.aws_arn("acm", f"certificate/{mocks.hex('acm', name, length=8)}")
+    return arn, {"arn": arn, "status": "ISSUED", "type": "IMPORTED"}
+
+
+@_fabricates("aws:s3/bucketObjectv2:BucketObjectv2")
+def _s3_object(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
+    key = inputs["key"]
+    return key, {
+        "versionId": mocks.hex("version", key, length=32),
+        "etag": mocks.hex("etag", key, length=32),
+    }
+
+
 @_fabricates("aws:s3/bucket:Bucket")
 def _s3_bucket(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
     bucket = inputs.get("bucket") or f"{name}-{mocks.hex('bucket', name, length=7)}"
@@ -743,6 +758,19 @@ def _service_account(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]
         "name": id_,
         "member": f"serviceAccount:{email}",
         "uniqueId": str(int(mocks.hex("sa", name), 16))[:21],
+    }
+
+
+@_fabricates("gcp:storage/bucketObject:BucketObject")
+def _gcs_object(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
+    bucket, key = inputs["bucket"], inputs["name"]
+    link = f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{key.replace('/', '%2F')}"
+    return f"{bucket}-{key}", {
+        "outputName": key,
+        "selfLink": link,
+        "mediaLink": f"{link}?alt=media",
+        "generation": int(mocks.hex("generation", key, length=12), 16),
+        "md5hash": base64.b64encode(bytes.fromhex(mocks.hex("md5", key, length=32))).decode(),
     }
 
 

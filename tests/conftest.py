@@ -16,6 +16,17 @@ if TYPE_CHECKING:
 STACKS = ("dev", "staging", "prod")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def rendered_repositories() -> None:
+    """Every stack program uploads ``build/repos/<site>/`` (what `make models` renders), so
+    render it once per session. Without TensorRT plans the site targets hold the same files
+    for every stack, so one rendering serves them all (a no-op when it is already there)."""
+    from infra.stack_config import SITES
+    from modelkit.build import build
+
+    build("dev", targets=SITES)
+
+
 @cache
 def evaluated(stack: str, preview: bool = False) -> "StackEvaluation":
     """The mocked evaluation of ``stack``, computed on first use and then shared."""

@@ -1,0 +1,242 @@
+"""A site's rendered Triton repository, uploaded under an immutable, content-addressed prefix.
+
+Every object lands under ``repo/<content_hash>/``. A changed model is a new hash, so a new
+prefix: nothing is overwritten in place, a half-finished upload is never what Triton reads,
+and the Deployment rolls simply because its ``--model-repository`` argument changed.
+
+Objects are retained when Pulumi drops them (the provider would otherwise purge every
+version of a replaced key at once), so a retired prefix stays readable for rollbacks and for
+pods of the previous ReplicaSet. The bucket's lifecycle rule is what removes retired
+prefixes: ``retired_prefixes`` names every ``repo/<hash>`` except the served one, so the
+rule can never touch the version being served, however old it is.
+"""
+
+import mimetypes
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+
+from modelkit.errors import ManifestError
+from modelkit.manifest import Manifest, load_verified
+
+REPO_ROOT = "repo/"
+HEX_DIGITS = "0123456789abcdef"
+RETENTION_DEPTH = 4
+"""Hash characters the lifecycle rule looks at: 4 x 15 = 60 prefixes. A retired version whose
+hash shares its first 4 characters with the served one (1 in 65536) is kept, never lost."""
+
+Cloud = Literal["aws", "gcp"]
+
+
+def load_site_repository(
+    root: Path, *, site: str, stack: str, models: Sequence[str], plans: Collection[str]
+) -> Manifest:
+    """The verified sub-manifest of the models a site serves.
+
+    ``plans`` are the TensorRT plan files the site's GPU pools need: a rendering that
+    serves plans must hold one for every pool, or some pods could not load the encoder.
+    A missing, stale or unfit rendering stops preview/up here, with the command that
+    fixes it, instead of uploading something Triton would fail on.
+    """
+    hint = f"run `make models STACK={stack}` (python -m modelkit build --stack {stack})"
+    try:
+        manifest = load_verified(root)
+        if manifest.target != site:
+            raise ManifestError(f"{root} holds the '{manifest.target}' target, not '{site}'")
+        manifest = manifest.for_models(models)
+        rendered = {path.rsplit("/", 1)[-1] for path in manifest.files if path.endswith(".plan")}
+        if rendered and not set(plans) <= rendered:
+            raise ManifestError(
+                f"{root} serves TensorRT plans {sorted(rendered)}, but the {site} site's GPU "
+                f"pools need {sorted(plans)}"
+            )
+        return manifest
+    except ManifestError as error:
+        message = str(error) if "make models" in str(error) else f"{error}; {hint}"
+        raise pulumi.RunError(
+            f"the {site} site's model repository is not ready: {message}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ModelRepositoryUploadArgs:
+    cloud: Cloud
+    root: Path
+    """The rendered target directory the manifest describes (``build/repos/<site>``)."""
+    manifest: Manifest
+    """What to upload: the site's verified sub-manifest (``load_site_repository``)."""
+    bucket_name: pulumi.Input[str]
+    kms_key: pulumi.Input[str]
+    """The bucket's customer-managed key: KMS key ARN (AWS) or Cloud KMS key id (GCP)."""
+    retention_days: int
+    """How old a retired prefix may get before the lifecycle rule deletes it."""
+
+
+class ModelRepositoryUpload(pulumi.ComponentResource):
+    """Uploads one repository version and, on AWS, owns the bucket's expiry of retired ones."""
+
+    url: pulumi.Output[str]
+    """``s3://bucket/repo/<hash>`` or ``gs://bucket/repo/<hash>``: Triton's --model-repository."""
+    prefix: str
+    content_hash: str
+    models: tuple[str, ...]
+    size_bytes: int
+
+    def __init__(
+        self,
+        name: str,
+        args: ModelRepositoryUploadArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("hybrid:model_repository_upload:ModelRepositoryUpload", name, None, opts)
+        manifest = args.manifest
+        self.content_hash = manifest.content_hash
+        self.prefix = manifest.prefix
+        self.models = manifest.models
+        self.size_bytes = sum(entry.size for entry in manifest.files.values())
+        scheme = "s3" if args.cloud == "aws" else "gs"
+        self.url = pulumi.Output.concat(
+            f"{scheme}://", args.bucket_name, "/", self.prefix.rstrip("/")
+        )
+        # Retained: a replaced key would otherwise be purged (all versions) at the end of
+        # `pulumi up`; the lifecycle rule below is what expires retired prefixes.
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        upload = _s3_object if args.cloud == "aws" else _gcs_object
+        for path, entry in manifest.files.items():
+            upload(f"{name}-{path}", args, self.prefix + path, args.root / path, entry.sha256, keep)
+        if args.cloud == "aws":
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-lifecycle",
+                bucket=args.bucket_name,
+                rules=s3_lifecycle_rules(self.content_hash, args.retention_days),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs(
+            {
+                "url": self.url,
+                "prefix": self.prefix,
+                "content_hash": self.content_hash,
+                "models": list(self.models),
+                "size_bytes": self.size_bytes,
+            }
+        )
+
+
+def _s3_object(
+    name: str,
+    args: ModelRepositoryUploadArgs,
+    key: str,
+    source: Path,
+    sha256: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    aws.s3.BucketObjectv2(
+        name,
+        bucket=args.bucket_name,
+        key=key,
+        source=pulumi.FileAsset(str(source)),
+        content_type=content_type(source),
+        server_side_encryption="aws:kms",
+        kms_key_id=args.kms_key,
+        bucket_key_enabled=True,
+        # S3 recomputes the SHA-256 on arrival and rejects a corrupted upload.
+        checksum_algorithm="SHA256",
+        metadata={"sha256": sha256},
+        opts=opts,
+    )
+
+
+def _gcs_object(
+    name: str,
+    args: ModelRepositoryUploadArgs,
+    key: str,
+    source: Path,
+    sha256: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    gcp.storage.BucketObject(
+        name,
+        bucket=args.bucket_name,
+        name=key,
+        source=pulumi.FileAsset(str(source)),
+        content_type=content_type(source),
+        kms_key_name=args.kms_key,
+        metadata={"sha256": sha256},
+        opts=opts,
+    )
+
+
+# --- pure helpers ------------------------------------------------------------
+
+
+def content_type(path: Path) -> str:
+    guessed, _ = mimetypes.guess_type(path.name)
+    if guessed:
+        return guessed
+    return "text/plain" if path.suffix == ".pbtxt" else "application/octet-stream"
+
+
+def retired_prefixes(served_hash: str, depth: int = RETENTION_DEPTH) -> list[str]:
+    """Prefixes that cover every ``repo/<hash>`` except ``served_hash``.
+
+    For each of the first ``depth`` positions, every other hex digit after the served hash's
+    own leading characters: any other hash matches exactly one of them (unless it shares all
+    ``depth`` leading characters), the served hash matches none.
+    """
+    return [
+        f"{REPO_ROOT}{served_hash[:i]}{digit}"
+        for i in range(depth)
+        for digit in HEX_DIGITS
+        if digit != served_hash[i]
+    ]
+
+
+def s3_lifecycle_rules(
+    served_hash: str, retention_days: int
+) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+    """Expire retired prefixes once they are ``retention_days`` old; keep the bucket tidy."""
+    expire: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
+        {
+            "id": f"expire-{prefix.replace('/', '-')}",
+            "status": "Enabled",
+            "filter": {"prefix": prefix},
+            "expiration": {"days": retention_days},
+            # Versioning turns an expired object into a noncurrent version: purge it a day later.
+            "noncurrent_version_expiration": {"noncurrent_days": 1},
+        }
+        for prefix in retired_prefixes(served_hash)
+    ]
+    housekeeping: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
+        "id": "repo-housekeeping",
+        "status": "Enabled",
+        "filter": {"prefix": REPO_ROOT},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        "expiration": {"expired_object_delete_marker": True},
+    }
+    return [*expire, housekeeping]
+
+
+def gcs_lifecycle_rules(
+    served_hash: str, retention_days: int
+) -> list[gcp.storage.BucketLifecycleRuleArgsDict]:
+    """The same expiry for a GCS bucket's ``lifecycle_rules`` (GCS keeps them on the bucket)."""
+    prefixes = retired_prefixes(served_hash)
+    return [
+        {
+            "action": {"type": "Delete"},
+            "condition": {"age": retention_days, "matches_prefixes": prefixes},
+        },
+        {
+            "action": {"type": "Delete"},
+            "condition": {
+                "days_since_noncurrent_time": 1,
+                "with_state": "ARCHIVED",
+                "matches_prefixes": [REPO_ROOT],
+            },
+        },
+    ]

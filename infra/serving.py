@@ -1,0 +1,251 @@
+"""Triton on both clusters: the serving half of the stack program, composed from StackConfig.
+
+Per site: the rendered repository uploaded under its immutable prefix, a read-only bucket
+identity bound to Triton's service account, GPU plumbing, TensorRT build Jobs when enabled,
+and the Triton server itself. Kept apart from ``__main__`` so that each composition reads
+on its own; ``__main__`` calls ``site_repository`` early (the GCS bucket's lifecycle rule
+needs the served hash) and ``serve`` once clusters, buckets and PKI exist.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pulumi
+
+from components.encrypted_bucket import EncryptedBucket
+from components.gpu_plumbing import GpuPlumbing, GpuPlumbingArgs
+from components.model_bucket_access import (
+    AwsModelBucketAccess,
+    AwsModelBucketAccessArgs,
+    GcpModelBucketAccess,
+    GcpModelBucketAccessArgs,
+    KubernetesSubject,
+)
+from components.model_repository_upload import (
+    REPO_ROOT,
+    Cloud,
+    ModelRepositoryUpload,
+    ModelRepositoryUploadArgs,
+    load_site_repository,
+)
+from components.private_cluster import PrivateCluster
+from components.public_cluster import PublicCluster
+from components.serving_pki import ServingPki
+from components.triton_manifests import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT, TritonSite
+from components.triton_server import PlanBuilds, ServingTls, TritonServer, TritonServerArgs
+from infra.gpus import GpuType
+from infra.stack_config import PROJECT_ROOT, StackConfig
+from modelkit.errors import ModelkitError
+from modelkit.manifest import Manifest
+from modelkit.onnx2tensorrt import plan_filename
+from modelkit.placement import site_models
+from modelkit.tensorrt_job import ENCODER, encoder_profile, plan_build_job
+
+Site = Literal["public", "private"]
+TRITON = KubernetesSubject(NAMESPACE, SERVICE_ACCOUNT)
+BUILDER = KubernetesSubject(NAMESPACE, PLAN_BUILDER)
+
+
+@dataclass(frozen=True)
+class SiteRepository:
+    """A site's verified rendering: where its files are and what its manifest says."""
+
+    root: Path
+    manifest: Manifest
+
+
+def site_repositories(config: StackConfig) -> dict[Site, SiteRepository]:
+    """Both sites' renderings, verified before anything is planned."""
+    return {
+        "public": site_repository(config, "public"),
+        "private": site_repository(config, "private"),
+    }
+
+
+def site_repository(config: StackConfig, site: Site) -> SiteRepository:
+    """The rendered repository a site serves, verified; stops the run when it is not ready."""
+    root = PROJECT_ROOT / config.serving.repository_dir / site
+    try:
+        models = site_models(config, site)
+    except ModelkitError as error:
+        raise pulumi.RunError(f"the {site} site's model placement is invalid: {error}") from None
+    plans = [plan_filename(gpu) for gpu in config.gpu_types_on(site)]
+    manifest = load_site_repository(root, site=site, stack=config.stack, models=models, plans=plans)
+    return SiteRepository(root, manifest)
+
+
+@dataclass(frozen=True)
+class SiteFoundation:
+    """What the foundation built for one site (CONTRACTS.md) and the options on its cloud."""
+
+    cluster: PublicCluster | PrivateCluster
+    bucket: EncryptedBucket
+    options: pulumi.ResourceOptions
+
+
+@dataclass(frozen=True)
+class ServedSite:
+    upload: ModelRepositoryUpload
+    server: TritonServer
+
+
+def serve(
+    config: StackConfig,
+    repositories: dict[Site, SiteRepository],
+    public: SiteFoundation,
+    private: SiteFoundation,
+    pki: ServingPki,
+) -> dict[Site, ServedSite]:
+    """Upload, identities, GPU plumbing, plan builds and Triton on each site."""
+    served: dict[Site, ServedSite] = {}
+    sites: tuple[tuple[Site, SiteFoundation], ...] = (("public", public), ("private", private))
+    for site, foundation in sites:
+        repository = repositories[site]
+        cloud: Cloud = "aws" if site == "public" else "gcp"
+        upload = ModelRepositoryUpload(
+            f"{site}-repository",
+            ModelRepositoryUploadArgs(
+                cloud=cloud,
+                root=repository.root,
+                manifest=repository.manifest,
+                bucket_name=foundation.bucket.bucket_name,
+                kms_key=foundation.bucket.kms_key_id,
+                retention_days=config.serving.retention_days,
+            ),
+            foundation.options,
+        )
+        reader = _bucket_access(config, site, foundation, TRITON, write_prefix=None)
+        gpu = GpuPlumbing(
+            f"{site}-gpu",
+            GpuPlumbingArgs(
+                cloud=cloud,
+                provider=foundation.cluster.provider,
+                monitoring_namespace=config.serving.monitoring_namespace,
+            ),
+        )
+        server = TritonServer(
+            f"{site}-triton",
+            TritonServerArgs(
+                site=triton_site(config, site, upload),
+                provider=foundation.cluster.provider,
+                service_account_annotations=reader.annotations,
+                tls=ServingTls(
+                    ca_cert_pem=pki.ca_cert_pem,
+                    server_cert_pem=pki.server_cert_pem[site],
+                    server_key_pem=pki.server_key_pem[site],
+                ),
+                queue_slo_us=config.serving.queue_slo_ms * 1000,
+                depends_on=[upload, reader, gpu],
+                plan_builds=_plan_builds(config, site, foundation, upload, repository.manifest),
+            ),
+            foundation.options,
+        )
+        served[site] = ServedSite(upload, server)
+    return served
+
+
+def triton_site(config: StackConfig, site: Site, upload: ModelRepositoryUpload) -> TritonSite:
+    serving = config.serving
+    public = site == "public"
+    return TritonSite(
+        site=site,
+        cloud="aws" if public else "gcp",
+        image=serving.triton_image,
+        repository_url=upload.url,
+        content_hash=upload.content_hash,
+        models=upload.models,
+        repository_bytes=upload.size_bytes,
+        accelerators=tuple(gpu.name for gpu in config.gpu_types_on(site)),
+        # Public: the networks in config; private: only the AWS VPC, over the VPN.
+        serving_cidrs=serving.source_ranges if public else (config.public.vpc_cidr,),
+        mutual_tls=not public,
+        min_replicas=serving.min_replicas,
+        max_replicas=serving.max_replicas,
+        # Scale out at half the SLO, before the alert fires.
+        queue_target_us=serving.queue_slo_ms * 1000 // 2,
+        startup_seconds_per_gib=serving.startup_seconds_per_gib,
+        monitoring_namespace=serving.monitoring_namespace,
+        region=config.public.region if public else None,
+    )
+
+
+def _plan_builds(
+    config: StackConfig,
+    site: Site,
+    foundation: SiteFoundation,
+    upload: ModelRepositoryUpload,
+    manifest: Manifest,
+) -> PlanBuilds | None:
+    """Jobs for the GPU architectures whose plan the served repository does not hold yet.
+
+    Once ``make models`` has rendered the fetched plans into the repository, the site
+    serves ``tensorrt_plan`` and no Job is left to run.
+    """
+    if not config.serving.tensorrt or ENCODER not in manifest.models:
+        return None
+    missing = {
+        gpu.compute_capability: gpu
+        for gpu in config.gpu_types_on(site)
+        if f"{ENCODER}/1/{plan_filename(gpu)}" not in manifest.files
+    }
+    if not missing:
+        return None
+    writer = _bucket_access(config, site, foundation, BUILDER, write_prefix=manifest.prefix)
+    profile = encoder_profile()
+
+    def job(gpu: GpuType) -> pulumi.Output[dict[str, Any]]:
+        return upload.url.apply(
+            lambda url: plan_build_job(
+                gpu,
+                site=site,
+                repo_url=url,
+                namespace=NAMESPACE,
+                service_account=PLAN_BUILDER,
+                profile=profile,
+            )
+        )
+
+    jobs = {f"sm{gpu.sm}": job(gpu) for _, gpu in sorted(missing.items())}
+    return PlanBuilds(service_account_annotations=writer.annotations, jobs=jobs)
+
+
+def _bucket_access(
+    config: StackConfig,
+    site: Site,
+    foundation: SiteFoundation,
+    subject: KubernetesSubject,
+    *,
+    write_prefix: str | None,
+) -> AwsModelBucketAccess | GcpModelBucketAccess:
+    """Triton reads every version under ``repo/``; the plan builder only its own prefix."""
+    cluster, bucket = foundation.cluster, foundation.bucket
+    role = "triton" if subject == TRITON else "tensorrt"
+    if isinstance(cluster, PublicCluster):
+        assert bucket.arn is not None, "the public site's bucket is on S3"
+        return AwsModelBucketAccess(
+            f"{site}-{role}-identity",
+            AwsModelBucketAccessArgs(
+                subject=subject,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                bucket_arn=bucket.arn,
+                kms_key_arn=bucket.kms_key_id,
+                region=config.public.region,
+                read_prefix=write_prefix or REPO_ROOT,
+                write_prefix=write_prefix,
+            ),
+            foundation.options,
+        )
+    return GcpModelBucketAccess(
+        f"{site}-{role}-identity",
+        GcpModelBucketAccessArgs(
+            subject=subject,
+            project=config.private.project,
+            workload_pool=cluster.workload_pool,
+            bucket_name=bucket.bucket_name,
+            account_id=f"{role}-{config.stack}",
+            write_prefix=write_prefix,
+        ),
+        foundation.options,
+    )
