@@ -1,0 +1,145 @@
+"""The offline review end to end: real stack programs under mocks, judged by every policy."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.offline import StackEvaluation
+from infra.stack_config import PROJECT_ROOT
+from policy import report, review
+from policy.review import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+INSECURE = FIXTURES / "insecure.yaml"
+
+
+@pytest.fixture
+def shared_evaluations(
+    monkeypatch: pytest.MonkeyPatch, evaluate: Callable[..., StackEvaluation]
+) -> None:
+    """Committed stacks come from the session's shared evaluations (the same harness run)."""
+
+    def cached(stack: str, *, config_overrides: object = None) -> StackEvaluation:
+        assert config_overrides is None
+        return evaluate(stack)
+
+    monkeypatch.setattr(report, "evaluate_stack", cached)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+@pytest.mark.usefixtures("shared_evaluations")
+def test_the_committed_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--stack", stack, "--format", "md"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(f"### Policy review: `{stack}` — ✅ passed")
+    assert "| **Total** |" in out  # the GPU cost table
+
+
+def test_the_insecure_variant_is_blocked(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--stack", "dev", "--overrides", str(INSECURE), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert not document["passed"]
+    found = {
+        (v["policy"], v["resource"], v["enforcement"], v["message"]) for v in document["violations"]
+    }
+    assert found == {
+        (
+            "eks-cluster-hardened",
+            "aws:eks/cluster:Cluster::public-eks",
+            "mandatory",
+            "EKS cluster 'public-eks': vpcConfig.publicAccessCidrs opens the API to 0.0.0.0/0",
+        ),
+        (
+            "gpu-cost-budget",
+            "(stack)",
+            "advisory",
+            "estimated GPU cost at max scale is $715/month (min scale $0), above the budget of "
+            "$100; lower the pools' maxSize, use spot, or raise hybrid:gpuBudgetUsdPerMonth",
+        ),
+    }
+
+
+def test_advisory_notes_do_not_fail_the_review(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    low_budget = tmp_path / "budget.yaml"
+    low_budget.write_text("hybrid:gpuBudgetUsdPerMonth: 100\n")  # a bare mapping works too
+    assert main(["--stack", "dev", "--overrides", str(low_budget), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"]
+    assert [(v["policy"], v["enforcement"]) for v in document["violations"]] == [
+        ("gpu-cost-budget", "advisory")
+    ]
+
+
+def test_a_bad_config_is_a_program_failure_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("config:\n  hybrid:adminCidrs: [0.0.0.0/0]\n")
+    assert main(["--stack", "dev", "--overrides", str(bad)]) == review.PROGRAM_FAILED
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err == (
+        "policy review of stack 'dev' could not run:\n"
+        "Stack 'dev' has 1 configuration problem(s); fix them in Pulumi.dev.yaml (or with "
+        "`pulumi config set`):\n"
+        "  - hybrid:adminCidrs: 0.0.0.0/0 opens the control planes to the internet; set "
+        "hybrid:allowPublicControlPlane: true to opt in explicitly\n"
+    )
+    assert main(["--stack", "nosuchstack"]) == review.PROGRAM_FAILED
+    assert "no Pulumi.nosuchstack.yaml" in capsys.readouterr().err
+
+
+def test_a_crashing_program_is_a_program_failure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(stack: str, **_: object) -> None:
+        raise RuntimeError("the VPN component needs two customer gateways")
+
+    monkeypatch.setattr(report, "evaluate_stack", crash)
+    assert main(["--stack", "dev"]) == review.PROGRAM_FAILED
+    assert capsys.readouterr().err == (
+        "policy review of stack 'dev' could not run:\n"
+        "RuntimeError: the VPN component needs two customer gateways\n"
+    )
+
+
+def test_the_review_needs_no_network_and_no_pulumi_cli(tmp_path: Path) -> None:
+    """A fresh interpreter whose sockets refuse to connect and whose `pulumi` is a trap."""
+    trap = tmp_path / "bin" / "pulumi"
+    trap.parent.mkdir()
+    trap.write_text(f"#!/bin/sh\ntouch {tmp_path / 'pulumi-was-called'}\nexit 99\n")
+    trap.chmod(0o755)
+    (tmp_path / "sitecustomize.py").write_text(
+        "import socket\n"
+        "def _refuse(*args, **kwargs):\n"
+        "    raise OSError('network access attempted during the offline review')\n"
+        "socket.socket.connect = _refuse\n"
+        "socket.create_connection = _refuse\n"
+        "socket.getaddrinfo = _refuse\n"
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{trap.parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(tmp_path),
+        "HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "policy.review", "--stack", "dev", "--format", "json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["passed"] is True
+    assert not (tmp_path / "pulumi-was-called").exists()
