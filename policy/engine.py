@@ -23,10 +23,11 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    Secret,
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY, deserialize_properties
+from pulumi_policy.deserialize import deserialize_properties, serialize_properties
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
@@ -57,14 +58,17 @@ class Violation:
 
 def engine_props(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Any:
     """``values`` as a policy receives them: through the wire format, then the SDK's proxy."""
+    wire = serialize_properties({key: _wire(v, key in secret_keys) for key, v in values.items()})
     struct = struct_pb2.Struct()
-    struct.update({key: _wire(value, key in secret_keys) for key, value in values.items()})
+    struct.update(wire)
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))
 
 
 def _wire(value: Any, secret: bool = False) -> Any:
+    """Harness values in the SDK's vocabulary; ``serialize_properties`` then signs secrets
+    and assets the way the engine does."""
     if secret:
-        return {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": _wire(value)}
+        return Secret(_wire(value))
     if value is UNKNOWN:
         return UNKNOWN_STRING_VALUE  # the engine marshals every unknown as this sentinel
     if isinstance(value, Mapping):
@@ -101,6 +105,12 @@ def evaluate(
     """Every violation the policies report for ``resources``, in policy then resource order."""
     config = config or {}
     graph = stack_view(resources)
+    # What each resource policy sees of a resource; read-only, so built once for all of them.
+    analyzed = [
+        (resource, engine_props(resource.inputs, resource.secret_inputs))
+        for resource in resources
+        if resource.custom and not resource.type.startswith("pulumi:providers:")
+    ]
     violations: list[Violation] = []
     for policy in policies:
         level = enforcement_of(policy, config.get(policy.name))
@@ -109,10 +119,17 @@ def evaluate(
         settings = policy_config(policy, config.get(policy.name))
         report = _Reporter(policy, level, violations)
         if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
-                if resource.custom and not resource.type.startswith("pulumi:providers:"):
-                    args = _resource_args(resource, graph, settings)
-                    report.run(resource.urn, policy.validate, args, report.at(resource.urn))
+            for resource, props in analyzed:
+                args = ResourceValidationArgs(
+                    resource.type,
+                    props,
+                    resource.urn,
+                    resource.name,
+                    _options(resource),
+                    _provider(resource, graph),
+                    settings,
+                )
+                report.run(resource.urn, policy.validate, args, report.at(resource.urn))
         elif isinstance(policy, StackValidationPolicy):
             stack_args = StackValidationArgs(list(graph.values()), settings)
             report.run(None, policy.validate, stack_args, report.at(None))
@@ -172,20 +189,6 @@ def _provider(
     name = resource.provider.rsplit("::", 1)[-1]
     props = provider.props if provider is not None else engine_props({})
     return PolicyProviderResource(type_, props, resource.provider, name)
-
-
-def _resource_args(
-    resource: MockedResource, graph: Mapping[str, PolicyResource], settings: Mapping[str, Any]
-) -> ResourceValidationArgs:
-    return ResourceValidationArgs(
-        resource.type,
-        engine_props(resource.inputs, resource.secret_inputs),
-        resource.urn,
-        resource.name,
-        _options(resource),
-        _provider(resource, graph),
-        settings,
-    )
 
 
 def stack_view(resources: Sequence[MockedResource]) -> dict[str, PolicyResource]:

@@ -9,7 +9,8 @@ as ``HybridVpn`` does, never do.
 The one opening allowed is HTTPS (tcp 443) on the public site's load balancer, which is
 marked by the tag ``hybrid.dev/role: public-load-balancer`` on its security group (or on a
 ``vpc.SecurityGroupIngressRule``). Plain ``ec2.SecurityGroupRule`` has no tags, so it can
-never carry the exemption.
+never carry the exemption. A Kubernetes ``LoadBalancer`` Service counts too: the cloud
+builds its security group from ``loadBalancerSourceRanges`` (none means everyone).
 """
 
 import hashlib
@@ -28,6 +29,7 @@ AWS_DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 AWS_SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 AWS_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 GCP_FIREWALL = "gcp:compute/firewall:Firewall"
+K8S_SERVICE = "kubernetes:core/v1:Service"
 
 AWS_TUNNELS = ("tunnel1", "tunnel2")
 PUBLIC_LB_TAG = ("hybrid.dev/role", "public-load-balancer")
@@ -188,6 +190,23 @@ def _firewall(props: Mapping[str, Any], name: str) -> Iterator[str]:
         )
 
 
+def _load_balancer_service(props: Mapping[str, Any], name: str) -> Iterator[str]:
+    """The cloud turns a LoadBalancer Service's source ranges into security-group ingress;
+    none given means 0.0.0.0/0."""
+    if get(props, "spec", "type") != "LoadBalancer":
+        return
+    sources = items(get(props, "spec", "loadBalancerSourceRanges"))
+    if sources and not any(is_anywhere(s) for s in sources):
+        return
+    for port in items(get(props, "spec", "ports")):
+        number = as_number(get(port, "port"), -1)
+        if number != HTTPS_PORT:
+            yield (
+                f"LoadBalancer Service '{name}' admits 0.0.0.0/0 (loadBalancerSourceRanges) on "
+                f"port {number:g}; only 443 may be open to everyone, or list the client networks"
+            )
+
+
 NO_OPEN_INGRESS = ResourcePolicy(
     "no-open-ingress",
     "No security group or firewall admits traffic from 0.0.0.0/0, except HTTPS on the "
@@ -205,5 +224,10 @@ NO_OPEN_INGRESS = ResourcePolicy(
             },
         ),
         ResourceRule("gcp", "firewalls: no 0.0.0.0/0 ingress", {GCP_FIREWALL: _firewall}),
+        ResourceRule(
+            "kubernetes",
+            "LoadBalancer Services: open to 0.0.0.0/0 only on 443",
+            {K8S_SERVICE: _load_balancer_service},
+        ),
     ],
 )

@@ -124,9 +124,11 @@ def _metrics_on_load_balancer(props: Mapping[str, Any], name: str) -> Iterator[s
         )
         if exposes_metrics:
             number = as_number(get(port, "port"))
+            # Ports cross the wire as floats; a named targetPort stays a string.
+            shown = f"{target:g}" if isinstance(target, float) else target
             yield (
                 f"Service '{name}' is a LoadBalancer exposing port {number:g} (metrics, "
-                f"targetPort {target}); serve metrics on a ClusterIP Service for Prometheus"
+                f"targetPort {shown}); serve metrics on a ClusterIP Service for Prometheus"
             )
 
 
