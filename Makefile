@@ -45,10 +45,10 @@ up-local: setup  ## Start the embedded local mode (two Triton sites on emulated 
 bench-models: setup  ## Encoder on CPU: ONNX Runtime vs TorchScript vs eager -> build/bench/encoder-formats.png
 	$(PY) -m modelkit bench
 
-bench-infra: setup  ## Time the mocked evaluation of every stack
+bench-infra: models  ## Time the mocked evaluation of every stack
 	$(PY) -m infra.bench $(STACKS)
 
-policy-review: setup  ## Offline policy review of every stack (mocks: no CLI, no cloud)
+policy-review: models  ## Offline policy review of every stack (mocks: no CLI, no cloud)
 	@status=0; for stack in $(STACKS); do $(PY) -m policy.review --stack $$stack || status=1; done; exit $$status
 
 clean:  ## Remove build outputs and local state (keeps .venv)
