@@ -514,6 +514,11 @@ def test_secrets_are_secret(stack_evaluation: StackEvaluation) -> None:
             assert name in ev.secret_outputs, f"stack output {name} holds a private key in clear"
     for key in ev.of_type("tls:index/privateKey:PrivateKey"):
         assert key.inputs["algorithm"] == "ECDSA"
+    # Private keys only ever travel as secrets: into the CSRs and into the CA's signatures.
+    for request in ev.of_type("tls:index/certRequest:CertRequest"):
+        assert "privateKeyPem" in request.secret_inputs, request.name
+    for cert in ev.of_type("tls:index/locallySignedCert:LocallySignedCert"):
+        assert "caPrivateKeyPem" in cert.secret_inputs, cert.name
 
 
 def test_stack_outputs(stack_evaluation: StackEvaluation) -> None:
