@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from infra.offline import evaluate_stack
 from infra.stack_config import ConfigError
 from policy import POLICIES
@@ -54,6 +56,8 @@ def review_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Revi
         evaluation = evaluate_stack(stack, config_overrides=overrides)
     except ConfigError:
         raise
+    except pulumi.RunError as error:  # the program's own message for its user
+        raise ProgramError(str(error)) from error
     except Exception as error:
         raise ProgramError(f"{type(error).__name__}: {error}") from error
     settings = pack_config(evaluation.config, raw)

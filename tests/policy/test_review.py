@@ -98,6 +98,20 @@ def test_a_bad_config_is_a_program_failure_in_plain_words(
     assert "no Pulumi.nosuchstack.yaml" in capsys.readouterr().err
 
 
+def test_a_program_that_stops_itself_is_reported_in_its_own_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_models = tmp_path / "no-models.yaml"
+    no_models.write_text(f"hybrid:modelRepositoryDir: {tmp_path / 'nothing-rendered'}\n")
+    assert main(["--stack", "dev", "--overrides", str(no_models)]) == review.PROGRAM_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "policy review of stack 'dev' could not run:\n"
+        "the public site's model repository is not ready: "
+    )
+    assert "run `make models`" in err and "Traceback" not in err
+
+
 def test_a_crashing_program_is_a_program_failure(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
