@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        review = review_stack(args.stack, _overrides(args.overrides))
+        review = review_stack(args.stack, read_overrides(args.overrides))
     except (ConfigError, ProgramError, OSError, yaml.YAMLError) as error:
         print(f"policy review of stack '{args.stack}' could not run:\n{error}", file=sys.stderr)
         return PROGRAM_FAILED
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     return review.exit_code
 
 
-def _overrides(path: Path | None) -> dict[str, Any] | None:
+def read_overrides(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     document = yaml.safe_load(path.read_text())

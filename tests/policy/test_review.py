@@ -41,15 +41,11 @@ def test_the_committed_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str
     assert "| **Total** |" in out  # the GPU cost table
 
 
-def test_the_insecure_variant_is_blocked(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--stack", "dev", "--overrides", str(INSECURE), "--format", "json"])
-    document = json.loads(capsys.readouterr().out)
-    assert code == 1
-    assert not document["passed"]
-    found = {
-        (v["policy"], v["resource"], v["enforcement"], v["message"]) for v in document["violations"]
-    }
-    assert found == {
+def test_the_insecure_variant_is_blocked_with_exactly_the_expected_violations() -> None:
+    overrides = review.read_overrides(INSECURE)
+    result = report.review_stack("dev", overrides)
+    assert result.exit_code == 1
+    assert {(v.policy, v.resource, v.enforcement, v.message) for v in result.violations} == {
         (
             "eks-cluster-hardened",
             "aws:eks/cluster:Cluster::public-eks",
@@ -64,6 +60,12 @@ def test_the_insecure_variant_is_blocked(capsys: pytest.CaptureFixture[str]) -> 
             "$100; lower the pools' maxSize, use spot, or raise hybrid:gpuBudgetUsdPerMonth",
         ),
     }
+    # The README shows this review as its sample; every line it shows must be real.
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    sample = readme.split("```markdown\n", 1)[1].split("```", 1)[0]
+    output = report.to_markdown(result).splitlines()
+    shown = [line for line in sample.splitlines() if line and "…" not in line]
+    assert [line for line in shown if line not in output] == []
 
 
 def test_advisory_notes_do_not_fail_the_review(
