@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -158,11 +159,18 @@ def measurement(mode: str, concurrency: int, result: tuple[int, float, list[floa
 
 
 def start_server(folder: Path) -> tuple[processes.Process, str]:
-    """A Triton of its own on the rendered repository (files, no bucket), gRPC only."""
+    """A Triton of its own on a hard-linked copy of the rendered repository, gRPC only.
+
+    The python backend writes __pycache__ next to each model.py; the copy keeps that out of
+    the rendered repository, which must match its manifest byte for byte.
+    """
+    repository = folder / "repository"
+    shutil.rmtree(repository, ignore_errors=True)
+    shutil.copytree(LOCAL_REPOSITORY, repository, copy_function=os.link)
     grpc_port, metrics_port = processes.free_ports(2)
     launch = triton.TritonLaunch(
         site="bench",
-        repository=str(LOCAL_REPOSITORY),
+        repository=str(repository),
         models=(*STEPS, MODEL),
         grpc_port=grpc_port,
         metrics_port=metrics_port,

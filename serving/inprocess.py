@@ -48,6 +48,8 @@ class InProcessEmbedder:
         self.session = ort.InferenceSession(str(onnx), options, ["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.session.get_outputs()[0].shape[-1]), np.float32)
         ids, mask = tokenize(self.tokenizer, list(texts))
         (embeddings,) = self.session.run(
             ["sentence_embedding"], {"input_ids": ids, "attention_mask": mask}

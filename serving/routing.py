@@ -93,7 +93,11 @@ class Router:
         sites = tuple(e for e in self.endpoints if model in e.models)
         if not sites:
             placed = sorted({m for e in self.endpoints for m in e.models})
-            raise RequestError(f"model '{model}' is not placed on any site; placed: {placed}")
+            where = ", ".join(e.site for e in self.endpoints)
+            raise RequestError(
+                f"model '{model}' is not placed on any site in use ({where}); "
+                f"models placed there: {placed}"
+            )
         return sites
 
     def spec(self, model: str) -> ModelSpec:

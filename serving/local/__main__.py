@@ -98,24 +98,32 @@ def _status(folder: Path, output: str) -> int:
 
 
 def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Table:
+    """One column per site, one row per fact: narrow enough for a terminal."""
     table = Table(title="sites")
-    for column in ("site", "gRPC", "HTTP", "TLS", "metrics", "models", "repository"):
-        table.add_column(column, overflow="fold")
+    table.add_column("")
+    for name in state.sites:
+        table.add_column(name, overflow="fold")
+    rows: dict[str, list[str]] = {
+        "gRPC": [],
+        "HTTP": [],
+        "metrics": [],
+        "models": [],
+        "repository": [],
+    }
     for name, site in state.sites.items():
         endpoint = site.endpoint
-        models = ", ".join(endpoint.models)
-        if health is not None:
-            ready = health["sites"][name]["models"]
-            models = ", ".join(f"{m} {_mark(ready.get(m, False))}" for m in endpoint.models)
-        table.add_row(
-            name,
-            endpoint.grpc,
-            endpoint.http or "off",
-            "mutual TLS" if endpoint.tls else "plaintext",
-            site.metrics,
-            models,
-            site.repository,
+        rows["gRPC"].append(f"{endpoint.grpc} ({'mutual TLS' if endpoint.tls else 'plaintext'})")
+        rows["HTTP"].append(endpoint.http or "off (gRPC only)")
+        rows["metrics"].append(site.metrics)
+        ready = health["sites"][name]["models"] if health else None
+        rows["models"].append(
+            ", ".join(f"{m} {_mark(ready.get(m, False))}" if ready else m for m in endpoint.models)
         )
+        bucket = site.repository.rsplit("/repo/", 1)[0].rsplit("/", 1)[-1]
+        scheme = site.repository.split("://", 1)[0]
+        rows["repository"].append(f"{scheme}://{bucket}/repo/{site.content_hash[:12]}…")
+    for label, values in rows.items():
+        table.add_row(label, *values)
     return table
 
 

@@ -5,6 +5,7 @@ implementation also reports how an object is encrypted so that the uploader can 
 one that is not (moto stores a bucket policy but does not enforce it).
 """
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,14 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+
+# google-api-core warns on every import about Python 3.11's end of life (2027); the
+# pinned venv is 3.11 by design, and the warning buries the local mode's own output.
+warnings.filterwarnings("ignore", category=FutureWarning, module="google.api_core")
+
+from google.api_core.client_options import ClientOptions  # noqa: E402
+from google.auth.credentials import AnonymousCredentials  # noqa: E402
+from google.cloud import storage  # noqa: E402
 
 CHUNK = 1 << 20
 # moto accepts any credentials; these only have to be the same on both ends.

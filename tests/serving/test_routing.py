@@ -140,7 +140,7 @@ def test_a_refused_request_is_not_retried(sites: dict[str, FakeSite]) -> None:
 
 
 def test_unknown_models_and_bad_arguments_are_clear(sites: dict[str, FakeSite]) -> None:
-    with pytest.raises(RequestError, match="'nope' is not placed on any site"):
+    with pytest.raises(RequestError, match="'nope' is not placed on any site in use"):
         EmbeddingClient(router(), model="nope").embed(["a"])
     with pytest.raises(RequestError, match=r"batch size 9 is outside 1\.\.4"):
         EmbeddingClient(router(), batch_size=9).embed(["a"])

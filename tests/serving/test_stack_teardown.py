@@ -1,0 +1,85 @@
+"""The make targets around the stack: a second up starts nothing, status reports health,
+down leaves no process or port behind (runs last of the stack tests: it stops the stack)."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from serving.endpoints import PROJECT_ROOT
+from serving.local import processes
+from serving.local.state import LocalState, read_state
+
+pytestmark = pytest.mark.local_stack
+
+# The suite already runs inside the built venv and node tools: don't let make rebuild them.
+MAKE = ["make", "--no-print-directory", "-o", ".venv/.installed", "-o",
+        "node_modules/.package-lock.json"]  # fmt: skip
+
+
+def make(target: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MAKE, target, f"LOCAL_DIR={state_dir}"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
+    )
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Live processes whose command line mentions the stack's folder (Tritons, stubs, ...)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in command and processes._start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return found
+
+
+def ports(state: LocalState) -> list[int]:
+    addresses = [state.emulators["s3"], state.emulators["gcs"]]
+    for site in state.sites.values():
+        addresses += [site.endpoint.grpc, site.metrics, site.endpoint.http or ""]
+    return [int(address.rsplit(":", 1)[1]) for address in addresses if address]
+
+
+def test_a_second_up_local_starts_no_duplicates(local_stack: LocalState, state_dir: Path) -> None:
+    before = processes_under(state_dir)
+    result = make("up-local", state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "already running" in result.stdout + result.stderr
+    state = read_state(state_dir)
+    assert state is not None
+    assert {n: p.pid for n, p in state.processes.items()} == {
+        n: p.pid for n, p in local_stack.processes.items()
+    }
+    assert sorted(processes_under(state_dir)) == sorted(before)
+
+
+def test_status_local_reports_every_site_healthy(local_stack: LocalState, state_dir: Path) -> None:
+    result = make("status-local", state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for word in ("triton-public", "triton-private", "mutual TLS", "ctr_ranker ✔"):
+        assert word in result.stdout
+
+
+def test_down_local_leaves_no_process_or_port_behind(
+    local_stack: LocalState, state_dir: Path
+) -> None:
+    assert processes_under(state_dir), "the stack's Tritons and stubs run from its folder"
+    result = make("down-local", state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not any(process.alive() for process in local_stack.processes.values())
+    assert not processes_under(state_dir), "no backend stub or child outlives its Triton"
+    assert not [port for port in ports(local_stack) if processes.port_open(port)]
+    assert read_state(state_dir) is None
+    again = make("down-local", state_dir)
+    assert again.returncode == 0 and "nothing to stop" in again.stdout + again.stderr
+    status = make("status-local", state_dir)
+    assert status.returncode != 0 and "not running" in status.stdout
