@@ -3,6 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 STACK   ?= dev
 STACKS  := dev staging prod
+LOCAL_DIR ?= .local
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint fmt models up-local down-local status-local \
@@ -39,8 +40,17 @@ fmt: setup  ## Format and autofix
 models: setup  ## Export models and render build/repos/<target>/ for STACK (default dev)
 	$(PY) -m modelkit build --stack $(STACK)
 
-up-local: setup  ## Start the embedded local mode (two Triton sites on emulated buckets)
-	@echo "up-local: the embedded local mode is not built yet (issue 5)." >&2; exit 1
+up-local: models  ## Start the local mode: two Triton sites on emulated buckets (idempotent)
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK)
+
+down-local: setup  ## Stop everything up-local started (idempotent)
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) down
+
+status-local: setup  ## Health of the local sites and processes
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) status
+
+bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
+	$(PY) -m serving.bench
 
 bench-models: setup  ## Encoder on CPU: ONNX Runtime vs TorchScript vs eager -> build/bench/encoder-formats.png
 	$(PY) -m modelkit bench
