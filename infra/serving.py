@@ -203,6 +203,8 @@ def _plan_builds(
                 namespace=NAMESPACE,
                 service_account=PLAN_BUILDER,
                 profile=profile,
+                # A plan only loads in the TensorRT release it was built with.
+                ngc_release=config.serving.triton_image_tag,
             )
         )
 

@@ -59,6 +59,8 @@ def test_one_job_per_gpu_architecture_runs_on_that_pool_and_writes_next_to_the_o
         assert upload["command"][-1] == f"{repository}/minilm_encoder/1/model_sm{sm}.plan"
         fetch = pod["initContainers"][0]
         assert f"{repository}/minilm_encoder/1/model.onnx" in fetch["command"]
+        (build,) = [c for c in pod["initContainers"] if c["command"][0] == "trtexec"]
+        assert build["image"] == f"nvcr.io/nvidia/tensorrt:{config.serving.triton_image_tag}-py3"
         assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
     assert not capabilities, f"no Job for {capabilities}"
 
