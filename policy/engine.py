@@ -58,10 +58,17 @@ class Violation:
 
 def engine_props(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Any:
     """``values`` as a policy receives them: through the wire format, then the SDK's proxy."""
-    wire = serialize_properties({key: _wire(v, key in secret_keys) for key, v in values.items()})
-    struct = struct_pb2.Struct()
-    struct.update(wire)
+    struct = wire_struct(values, secret_keys)
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))
+
+
+def wire_struct(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Any:
+    """``values`` as the engine sends them to an analyzer: a protobuf ``Struct``."""
+    struct = struct_pb2.Struct()
+    struct.update(
+        serialize_properties({key: _wire(v, key in secret_keys) for key, v in values.items()})
+    )
+    return struct
 
 
 def _wire(value: Any, secret: bool = False) -> Any:
