@@ -115,6 +115,21 @@ CASES: dict[str, tuple[tuple[str, str], Mutation, str]] = {
         _policy_document(lambda d: d["Statement"][0].update(Resource="*")),
         "iam-no-wildcards",
     ),
+    "basic role for the GKE nodes": (
+        ("gcp:projects/iAMMember:IAMMember", "private-nodes-artifactregistry.reader"),
+        lambda i: {**i, "role": "roles/editor"},
+        "iam-no-wildcards",
+    ),
+    "private model object in the public bucket": (
+        ("aws:s3/bucketObjectv2:BucketObjectv2", "public-repository-tokenizer/config.pbtxt"),
+        lambda i: {**i, "key": i["key"].replace("tokenizer/", "ctr_ranker/")},
+        "private-models-stay-private",
+    ),
+    "GKE authorized network opened to everyone": (
+        ("gcp:container/cluster:Cluster", "private-gke"),
+        lambda i: changed(i, "masterAuthorizedNetworksConfig.cidrBlocks.0.cidrBlock", "0.0.0.0/0"),
+        "gke-cluster-hardened",
+    ),
     "untainted GPU node group": (
         ("aws:eks/nodeGroup:NodeGroup", "public-t4-spot-nodes"),
         lambda i: {k: v for k, v in i.items() if k != "taints"},
