@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pulumi
 
 Cloud = Literal["aws", "gcp"]
-Manifest = dict[str, Any]
+KubeObject = dict[str, Any]
 
 NAMESPACE = "triton"
 SERVICE_ACCOUNT = "triton"
@@ -104,7 +104,7 @@ class TritonSite:
         return ("grpc",) if self.mutual_tls else ("http", "grpc")
 
 
-def metadata(name: str, site: TritonSite, **extra: Any) -> Manifest:
+def metadata(name: str, site: TritonSite, **extra: Any) -> KubeObject:
     return {"name": name, "namespace": NAMESPACE, "labels": site.labels, **extra}
 
 
@@ -142,9 +142,11 @@ def repository_cache_size(site: TritonSite) -> str:
     return f"{max(1, math.ceil(3 * site.repository_bytes / GIB))}Gi"
 
 
-def deployment(site: TritonSite) -> Manifest:
+def deployment(site: TritonSite) -> KubeObject:
     """The Triton Deployment; replicas are left to the HPA."""
-    env: list[Manifest] = [{"name": MOUNT_DIRECTORY_ENV[site.cloud], "value": REPOSITORY_CACHE_DIR}]
+    env: list[KubeObject] = [
+        {"name": MOUNT_DIRECTORY_ENV[site.cloud], "value": REPOSITORY_CACHE_DIR}
+    ]
     if site.region:
         env.append({"name": "AWS_DEFAULT_REGION", "value": site.region})
     probe = {"port": "http"}
@@ -241,7 +243,7 @@ def deployment(site: TritonSite) -> Manifest:
     }
 
 
-def gpu_node_affinity(accelerators: Sequence[str]) -> Manifest:
+def gpu_node_affinity(accelerators: Sequence[str]) -> KubeObject:
     """Only nodes of the site's GPU pools (by the pools' accelerator label)."""
     return {
         "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -256,7 +258,7 @@ def gpu_node_affinity(accelerators: Sequence[str]) -> Manifest:
     }
 
 
-def metrics_service(site: TritonSite) -> Manifest:
+def metrics_service(site: TritonSite) -> KubeObject:
     return {
         "metadata": metadata(f"{APP}-metrics", site),
         "spec": {
@@ -267,7 +269,7 @@ def metrics_service(site: TritonSite) -> Manifest:
     }
 
 
-def load_balancer_service(site: TritonSite, annotations: Mapping[str, Any]) -> Manifest:
+def load_balancer_service(site: TritonSite, annotations: Mapping[str, Any]) -> KubeObject:
     """The serving endpoint; never the metrics port. ``Local`` keeps client IPs for policies."""
     ports = [
         {"name": "grpc", "port": PORTS["grpc"], "targetPort": "grpc", "protocol": "TCP"},
@@ -306,7 +308,7 @@ def internal_lb_annotations() -> dict[str, Any]:
     return {"networking.gke.io/load-balancer-type": "Internal"}
 
 
-def horizontal_pod_autoscaler(site: TritonSite, metric_name: str) -> Manifest:
+def horizontal_pod_autoscaler(site: TritonSite, metric_name: str) -> KubeObject:
     """Scale on queue time per request, the signal that requests wait for a GPU."""
     return {
         "metadata": metadata(APP, site),
@@ -346,7 +348,7 @@ def horizontal_pod_autoscaler(site: TritonSite, metric_name: str) -> Manifest:
     }
 
 
-def pod_disruption_budget(site: TritonSite) -> Manifest:
+def pod_disruption_budget(site: TritonSite) -> KubeObject:
     """One pod down at a time: node drains proceed, a site is never drained at once."""
     return {
         "metadata": metadata(APP, site),
@@ -354,7 +356,7 @@ def pod_disruption_budget(site: TritonSite) -> Manifest:
     }
 
 
-def network_policies(site: TritonSite) -> dict[str, Manifest]:
+def network_policies(site: TritonSite) -> dict[str, KubeObject]:
     """Default-deny ingress for the namespace; Triton admits serving and metrics scrapes only."""
     default_deny = {
         "metadata": metadata("default-deny-ingress", site),
