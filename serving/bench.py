@@ -4,9 +4,12 @@ artifact run in this process, side by side in one run.
 - in-process: the rendered tokenizer file + ONNX graph on onnxruntime, two ways: one
   thread per client with one text per call, and all clients' texts batched into one call
   (what an application batching for itself gets). The better of the two is the baseline.
-- served: its own Triton on the rendered local repository, `concurrency` clients in flight
-  over gRPC (asyncio, one text per request), with the repository's dynamic batching on,
-  then off (models reloaded without it).
+- served: two Tritons of its own on the rendered local repository, one with its dynamic
+  batching, one with the steps reloaded without it; `concurrency` requests in flight over
+  gRPC (asyncio, one text per request).
+
+Modes are interleaved and repeated (`--rounds`), so load from anything else on the machine
+falls on all of them alike; throughput is the median over rounds.
 
 Writes build/bench/serving.json, serving.md and serving.png.
 """
@@ -37,6 +40,7 @@ from serving.local import processes, triton
 from serving.local.repository import LOCAL_REPOSITORY
 
 CONCURRENCY = (1, 8, 32)
+MODES = ("in-process per-call", "in-process batched", "served batching on", "served batching off")
 STEPS = ("tokenizer", "minilm_encoder")
 MODEL = "text_embedding"
 TARGET_RATIO = 0.9
@@ -149,12 +153,19 @@ async def run_served(
     return len(latencies), time.perf_counter() - started, latencies
 
 
-def measurement(mode: str, concurrency: int, result: tuple[int, float, list[float]]) -> Measurement:
-    texts, elapsed, latencies = result
-    ordered = sorted(latencies)
+def measurement(
+    mode: str, concurrency: int, rounds: Sequence[tuple[int, float, list[float]]]
+) -> Measurement:
+    """Median throughput over the rounds; latency percentiles over every request of them."""
+    ordered = sorted(latency for _, _, latencies in rounds for latency in latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return Measurement(
-        mode, concurrency, texts / elapsed, statistics.median(ordered) * 1e3, p99 * 1e3, texts
+        mode=mode,
+        concurrency=concurrency,
+        throughput=statistics.median(texts / elapsed for texts, elapsed, _ in rounds),
+        p50_ms=statistics.median(ordered) * 1e3,
+        p99_ms=p99 * 1e3,
+        texts=sum(texts for texts, _, _ in rounds),
     )
 
 
@@ -202,45 +213,51 @@ def disable_batching(address: str) -> None:
         client.load_model(model, config=json.dumps(config))
 
 
-def benchmark(seconds: float, concurrency: Sequence[int], out: Path) -> list[Measurement]:
+def benchmark(
+    seconds: float, concurrency: Sequence[int], rounds: int, out: Path
+) -> list[Measurement]:
+    """Every mode at every concurrency, interleaved and repeated, so that load from anything
+    else on the machine falls on all of them alike."""
     texts = corpus()
     out.mkdir(parents=True, exist_ok=True)
-    results: list[Measurement] = []
     embedder = InProcessEmbedder(LOCAL_REPOSITORY, threads=os.cpu_count())
     embedder.embed(texts[:64])  # warm up onnxruntime's allocations
-    for clients in concurrency:
-        for mode, threads, batch in (
-            ("in-process per-call", clients, 1),
-            ("in-process batched", 1, clients),
-        ):
-            if clients == 1 and batch == 1 and mode.endswith("batched"):
-                continue
-            with console.status(f"{mode}, concurrency {clients}"):
-                outcome = run_threads(embedder.embed, texts, threads, batch, seconds)
-            results.append(measurement(mode, clients, outcome))
-    del embedder
-    server, address = start_server(out)
+    servers: dict[str, tuple[processes.Process, str]] = {}
+    samples: dict[tuple[str, int], list[tuple[int, float, list[float]]]] = {}
     try:
-        for mode in ("served batching on", "served batching off"):
-            if mode.endswith("off"):
-                disable_batching(address)
-            asyncio.run(run_served(address, texts, max(concurrency), 1.0))  # warm-up
+        with console.status("starting two Tritons (dynamic batching on / off)"):
+            for batching in ("on", "off"):
+                servers[batching] = start_server(out / f"batching-{batching}")
+            disable_batching(servers["off"][1])
+            for _, address in servers.values():
+                asyncio.run(run_served(address, texts, max(concurrency), 1.0))  # warm-up
+
+        def run(mode: str, clients: int) -> tuple[int, float, list[float]]:
+            if mode == "in-process per-call":
+                return run_threads(embedder.embed, texts, clients, 1, seconds)
+            if mode == "in-process batched":
+                return run_threads(embedder.embed, texts, 1, clients, seconds)
+            address = servers["on" if mode.endswith("on") else "off"][1]
+            return asyncio.run(run_served(address, texts, clients, seconds))
+
+        for round_ in range(1, rounds + 1):
             for clients in concurrency:
-                with console.status(f"{mode}, concurrency {clients}"):
-                    outcome = asyncio.run(run_served(address, texts, clients, seconds))
-                results.append(measurement(mode, clients, outcome))
+                for mode in MODES:
+                    if mode == "in-process batched" and clients == 1:
+                        continue  # the same as per-call
+                    with console.status(f"round {round_}/{rounds}: {mode}, {clients} clients"):
+                        samples.setdefault((mode, clients), []).append(run(mode, clients))
     finally:
-        processes.stop(server)
-    return results
+        for process, _ in servers.values():
+            processes.stop(process)
+    return [measurement(mode, clients, runs) for (mode, clients), runs in samples.items()]
 
 
 def ratios(results: Sequence[Measurement]) -> dict[int, dict[str, float]]:
     """Served throughput over the best in-process throughput, per concurrency."""
     table: dict[int, dict[str, float]] = {}
     for clients in sorted({m.concurrency for m in results}):
-        best = max(
-            m.throughput for m in results if m.concurrency == clients and "in-process" in m.mode
-        )
+        best = max(m.throughput for m in results if m.concurrency == clients and m.in_process)
         table[clients] = {
             m.mode: m.throughput / best
             for m in results
@@ -299,11 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Triton-served text_embedding vs the same artifact in-process, at several "
         "concurrencies, dynamic batching on and off.",
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per point")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured time per point")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
-    results = benchmark(args.seconds, args.concurrency, args.out)
+    results = benchmark(args.seconds, args.concurrency, args.rounds, args.out)
     table_md = markdown(results)
     top = max(args.concurrency)
     ratio = ratios(results)[top]["served batching on"]
@@ -312,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": {str(k): v for k, v in ratios(results).items()},
         "target": {"concurrency": top, "ratio": TARGET_RATIO, "measured": ratio},
         "cpus": os.cpu_count(),
+        "seconds_per_point": args.seconds,
+        "rounds": args.rounds,
         "load_average_after": os.getloadavg(),
     }
     (args.out / "serving.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -64,11 +64,12 @@ def _up(stack_name: str, folder: Path, timeout: float) -> int:
     results = smoke(state, InProcessEmbedder(LOCAL_REPOSITORY))
     for result in results:
         line = (
-            f"[bold]{result.site}[/bold]: similarity('{SAMPLE[0]}', '{SAMPLE[1]}') = "
-            f"{result.similarity:.4f} (matches in-process: cosine {result.agreement:.6f})"
+            f"[bold]{result.site}[/bold]: '{SAMPLE[0]}' ~ '{SAMPLE[1]}' = "
+            f"{result.similarity:.4f} (in-process agrees: cosine {result.agreement:.6f})"
         )
         if result.ranking:
-            line += f"; ctr_ranker top item {result.ranking[0][0]} p={result.ranking[0][1]:.3f}"
+            item, probability = result.ranking[0]
+            line += f"\n         ctr_ranker: top item {item} for user 7, p(click) {probability:.3f}"
         console.print(line, highlight=False)
     console.print(f"state: {folder / 'state.json'}  ·  stop with `make down-local`")
     return 0
@@ -121,7 +122,7 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         )
         bucket = site.repository.rsplit("/repo/", 1)[0].rsplit("/", 1)[-1]
         scheme = site.repository.split("://", 1)[0]
-        rows["repository"].append(f"{scheme}://{bucket}/repo/{site.content_hash[:12]}…")
+        rows["repository"].append(f"{scheme}://{bucket}/repo/{site.content_hash[:8]}…")
     for label, values in rows.items():
         table.add_row(label, *values)
     return table

@@ -5,8 +5,10 @@ public:  moto S3 (SSE-KMS) -> Triton, gRPC + HTTP, plaintext on 127.0.0.1
 private: fake-gcs-server   -> Triton, gRPC only, mutual TLS with locally generated certs
 """
 
+import fcntl
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from tritonclient.utils import InferenceServerException
 
 from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
+from serving.errors import LocalStackError
 from serving.local import emulators, processes, triton
 from serving.local.buckets import LOCAL_AWS_ENV
 from serving.local.pki import create_pki, pki_files
@@ -54,31 +57,51 @@ def up(
     started afresh. On failure, everything this call started is stopped again.
     """
     console = console or Console(stderr=True)
-    state = read_state(folder)
-    if state is not None:
-        if all(p.alive() for p in state.processes.values()) and _complete(state):
-            console.print("[green]local mode is already running[/green]; nothing started.")
-            return state
-        if _complete(state) and all(state.processes[name].alive() for name in EMULATORS):
-            return _heal(state, folder, console, timeout)
-        console.print("[yellow]stale local state found; stopping what is left of it[/yellow]")
-        down(folder, console)
-    return _start(stack, source, manifests, folder, console, timeout)
+    with _exclusive(folder):
+        state = read_state(folder)
+        if state is not None:
+            if all(p.alive() for p in state.processes.values()) and _complete(state):
+                console.print("[green]local mode is already running[/green]; nothing started.")
+                return state
+            if _complete(state) and all(state.processes[name].alive() for name in EMULATORS):
+                return _heal(state, folder, console, timeout)
+            console.print("[yellow]stale local state found; stopping what is left of it[/yellow]")
+            _stop_all(state, folder, console)
+        return _start(stack, source, manifests, folder, console, timeout)
 
 
 def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str]:
     """Stop everything recorded (Tritons first), forget it; returns what was running."""
     console = console or Console(stderr=True)
-    state = read_state(folder)
-    if state is None:
-        console.print("local mode is not running; nothing to stop.")
-        return []
+    with _exclusive(folder):
+        state = read_state(folder)
+        if state is None:
+            console.print("local mode is not running; nothing to stop.")
+            return []
+        return _stop_all(state, folder, console)
+
+
+def _stop_all(state: LocalState, folder: Path, console: Console) -> list[str]:
     running = [name for name, process in state.processes.items() if process.alive()]
     for name in sorted(state.processes, key=lambda n: n in EMULATORS):
         processes.stop(state.processes[name])
     remove_state(folder)
     console.print(f"stopped {', '.join(running) or 'nothing (all had exited)'}")
     return running
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One `up` or `down` at a time per folder: a second one must not stop the first's work."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LocalStackError(
+                f"another `up` or `down` is running on {folder}; wait for it to finish"
+            ) from None
+        yield
 
 
 def health(state: LocalState) -> dict[str, Any]:

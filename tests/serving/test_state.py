@@ -7,6 +7,7 @@ import pytest
 
 from serving.endpoints import Endpoint, TlsFiles, endpoints_from_state
 from serving.errors import LocalStackError
+from serving.local import stack
 from serving.local.processes import Process
 from serving.local.state import LocalState, SiteState, read_state, remove_state, write_state
 
@@ -65,3 +66,10 @@ def test_an_unreadable_state_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(LocalStackError, match=r"unreadable .* delete it"):
         read_state(tmp_path)
+
+
+def test_one_up_or_down_at_a_time_per_folder(tmp_path: Path) -> None:
+    busy = pytest.raises(LocalStackError, match="another `up` or `down` is running")
+    with stack._exclusive(tmp_path), busy:
+        stack.down(tmp_path)
+    assert stack.down(tmp_path) == [], "free again, and nothing to stop"
