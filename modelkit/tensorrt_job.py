@@ -109,7 +109,7 @@ def plan_build_job(
             "activeDeadlineSeconds": 3600,
             "ttlSecondsAfterFinished": 86400,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": dict(labels)},
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,

@@ -51,6 +51,7 @@ def _pb_utils() -> types.ModuleType:
 
 def _load(repo: Path, model: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _pb_utils())
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # keep the rendered repo pristine
     spec = importlib.util.spec_from_file_location(f"triton_{model}", repo / model / "1/model.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
