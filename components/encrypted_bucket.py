@@ -103,12 +103,6 @@ class EncryptedBucket(pulumi.ComponentResource):
         block = self._s3_baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
         self._s3_policy(name, bucket, _encrypted_uploads_statements(bucket.arn, key.arn), block)
         aws.s3.BucketLogging(
             f"{name}-access-logs",
@@ -129,8 +123,14 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         encryption: "SseDefault",
     ) -> aws.s3.BucketPublicAccessBlock:
-        """Default encryption, no public access of any kind, no ACLs."""
+        """Default encryption, versioning, no public access of any kind, no ACLs."""
         child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,

@@ -6,15 +6,17 @@ Nodes have no public addresses. The control plane is reached three ways, each na
   (``container.clusters.connect``) on every request; this is how CI and ``pulumi up``
   reach the API from outside GCP, and what the exported kubeconfig uses;
 - the **private IP endpoint**, from the VPC and over the HA VPN (global access on), only
-  for the authorised networks: the AWS VPC and the admin networks;
-- the **public IP endpoint**, only from the admin networks. GKE refuses public ranges in
-  the authorised networks once the public IP endpoint is off ("not a reserved network,
-  which is required for private endpoints"), so the admin ranges keep it, narrowly.
+  for the authorised networks: the AWS VPC and any internally routed admin ranges.
+
+There is no public IP endpoint. GKE admits only internal ranges as authorised networks
+of a private endpoint ("not a reserved network, which is required for private
+endpoints"), so admins outside the VPN use the DNS endpoint, like CI.
 
 Kubernetes secrets are encrypted with a CMEK key; the GKE service agent is granted
 on that key before the cluster exists (creation fails otherwise).
 """
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +27,10 @@ import pulumi_kubernetes as k8s
 from components.values import required
 
 KEY_ROTATION = "7776000s"  # 90 days
-ANYWHERE = "0.0.0.0/0"
+INTERNAL_RANGES = tuple(
+    ipaddress.IPv4Network(c)
+    for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 
 
@@ -42,7 +47,7 @@ class PrivateClusterArgs:
     control_plane_cidr: str
     """The control plane's /28 in Google's peered VPC."""
     authorized_networks: Mapping[str, str]
-    """Display name -> CIDR allowed on the IP endpoints; 0.0.0.0/0 is always left out."""
+    """Display name -> internal CIDR allowed on the private IP endpoint."""
     release_channel: str = "REGULAR"
     deletion_protection: bool = True
     system_machine_type: str = "e2-standard-4"
@@ -67,12 +72,11 @@ class PrivateCluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("hybrid:private_cluster:PrivateCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        authorized = {k: c for k, c in args.authorized_networks.items() if c != ANYWHERE}
-        if len(authorized) < len(args.authorized_networks):
-            pulumi.log.warn(
-                f"{name}: 0.0.0.0/0 is left out of the GKE authorised networks; from "
-                "anywhere, use the DNS endpoint (IAM-checked) instead",
-                resource=self,
+        public = [c for c in args.authorized_networks.values() if not is_internal(c)]
+        if public:
+            raise ValueError(
+                f"{name}: GKE's private endpoint admits only internal ranges, not {public}; "
+                "reach the control plane from outside through the DNS endpoint instead"
             )
 
         project = gcp.organizations.get_project_output(
@@ -145,7 +149,7 @@ class PrivateCluster(pulumi.ComponentResource):
             },
             private_cluster_config={
                 "enable_private_nodes": True,
-                "enable_private_endpoint": False,
+                "enable_private_endpoint": True,
                 "master_ipv4_cidr_block": args.control_plane_cidr,
                 "master_global_access_config": {"enabled": True},
             },
@@ -156,7 +160,7 @@ class PrivateCluster(pulumi.ComponentResource):
             master_authorized_networks_config={
                 "cidr_blocks": [
                     {"display_name": label, "cidr_block": cidr}
-                    for label, cidr in authorized.items()
+                    for label, cidr in args.authorized_networks.items()
                 ],
                 "gcp_public_cidrs_access_enabled": False,
                 "private_endpoint_enforcement_enabled": True,
@@ -233,6 +237,13 @@ class PrivateCluster(pulumi.ComponentResource):
                 "nodeServiceAccount": self.node_service_account,
             }
         )
+
+
+def is_internal(cidr: str) -> bool:
+    """Whether the range is internal (RFC 1918 or shared 100.64/10), as a private endpoint's
+    authorised networks must be; other ranges are treated as internet addresses."""
+    network = ipaddress.IPv4Network(cidr)
+    return any(network.subnet_of(internal) for internal in INTERNAL_RANGES)
 
 
 def gke_node_config(

@@ -14,7 +14,7 @@ from components.gcp_network import GcpNetwork, GcpNetworkArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
 from components.model_repository_upload import gcs_lifecycle_rules
-from components.private_cluster import PrivateCluster, PrivateClusterArgs
+from components.private_cluster import PrivateCluster, PrivateClusterArgs, is_internal
 from components.public_cluster import PublicCluster, PublicClusterArgs
 from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
@@ -122,9 +122,15 @@ private_cluster = PrivateCluster(
         pods_range_name=gcp_network.pods_range_name,
         services_range_name=gcp_network.services_range_name,
         control_plane_cidr=private.control_plane_cidr,
+        # The IP endpoint is private: only the AWS VPC (over the VPN) and internally
+        # routed admin ranges; everyone else comes through the IAM-checked DNS endpoint.
         authorized_networks={
-            **{f"admin-{i}": cidr for i, cidr in enumerate(config.admin_cidrs, start=1)},
             "aws-vpc-over-vpn": public.vpc_cidr,
+            **{
+                f"admin-{i}": cidr
+                for i, cidr in enumerate(config.admin_cidrs, start=1)
+                if is_internal(cidr)
+            },
         },
         release_channel=private.release_channel,
         deletion_protection=config.deletion_protection,

@@ -8,6 +8,7 @@ import pytest
 from components.aws_network import split_vpc
 from components.gpu_node_pool import GpuPoolSpec
 from components.hybrid_vpn import PSK_SPECIALS, aws_safe_psk
+from components.private_cluster import is_internal
 from components.values import required
 
 
@@ -61,3 +62,22 @@ def test_required_names_the_missing_value() -> None:
     assert required("issuer")("https://x") == "https://x"
     with pytest.raises(ValueError, match="the provider returned no EKS OIDC issuer"):
         required("EKS OIDC issuer")(None)
+
+
+@pytest.mark.parametrize(
+    ("cidr", "internal"),
+    [
+        ("10.10.0.0/16", True),
+        ("172.16.32.0/28", True),
+        ("192.168.4.0/24", True),
+        ("100.64.0.0/12", True),
+        ("203.0.113.0/24", False),
+        ("8.8.8.0/24", False),
+        ("0.0.0.0/0", False),
+        ("172.0.0.0/8", False),
+    ],
+)
+def test_only_internal_ranges_may_be_gke_private_endpoint_networks(
+    cidr: str, internal: bool
+) -> None:
+    assert is_internal(cidr) is internal

@@ -99,6 +99,4 @@ def test_an_opted_in_open_control_plane_opens_eks_but_never_gke() -> None:
     assert eks.inputs["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
     blocks = gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
     assert [b["cidrBlock"] for b in blocks] == [evaluation.config.public.vpc_cidr]
-    assert any(
-        "0.0.0.0/0 is left out of the GKE authorised networks" in w for w in evaluation.warnings
-    )
+    assert gke.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is True

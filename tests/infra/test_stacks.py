@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 
+from components.private_cluster import is_internal
 from infra.offline import MockedResource, StackEvaluation
 
 VPN_TUNNEL = "gcp:compute/vPNTunnel:VPNTunnel"
@@ -307,12 +308,13 @@ def test_gke_is_private_encrypted_and_authorised_narrowly(
         b["cidrBlock"] for b in cluster.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
     ]
     assert ev.config.public.vpc_cidr in networks
-    assert set(ev.config.admin_cidrs) <= set(networks)
+    assert all(is_internal(cidr) for cidr in networks)
     assert "0.0.0.0/0" not in networks
     assert cluster.inputs["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
 
     private = cluster.inputs["privateClusterConfig"]
     assert private["enablePrivateNodes"] is True
+    assert private["enablePrivateEndpoint"] is True
     assert private["masterIpv4CidrBlock"] == ev.config.private.control_plane_cidr
     assert private["masterGlobalAccessConfig"] == {"enabled": True}
     assert cluster.inputs["controlPlaneEndpointsConfig"]["dnsEndpointConfig"][
