@@ -14,9 +14,10 @@ help:  ## List the targets
 
 setup: $(STAMP) node_modules/.package-lock.json  ## Build .venv and node tools (pinned by pyproject.toml, package-lock.json)
 
+# Created once, then updated in place when pyproject.toml changes (never wiped: a
+# running local stack or another shell may be using it).
 $(STAMP): pyproject.toml
-	rm -rf .venv
-	python3 -m venv .venv
+	test -x $(PY) || python3 -m venv .venv
 	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	.venv/bin/pip check
 	touch $@
