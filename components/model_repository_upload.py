@@ -38,8 +38,10 @@ def load_site_repository(
 ) -> Manifest:
     """The verified sub-manifest of the models a site serves.
 
-    ``plans`` are the TensorRT plan files the site's GPU pools need: a rendering that
-    serves plans must hold one for every pool, or some pods could not load the encoder.
+    ``plans`` are the TensorRT plan files the site serves: one per GPU type of its pools
+    when the stack enables plans, none when it serves ONNX. A rendering that serves plans
+    must hold one for every pool, or some pods could not load the encoder, and must not
+    serve them at all where the stack asks for ONNX (it was rendered for another setting).
     A missing, stale or unfit rendering stops preview/up here, with the command that
     fixes it, instead of uploading something Triton would fail on.
     """
@@ -50,6 +52,11 @@ def load_site_repository(
             raise ManifestError(f"{root} holds the '{manifest.target}' target, not '{site}'")
         manifest = manifest.for_models(models)
         rendered = {path.rsplit("/", 1)[-1] for path in manifest.files if path.endswith(".plan")}
+        if rendered and not plans:
+            raise ManifestError(
+                f"{root} serves TensorRT plans {sorted(rendered)}, but stack '{stack}' serves "
+                f"ONNX (TensorRT plans are off)"
+            )
         if rendered and not set(plans) <= rendered:
             raise ManifestError(
                 f"{root} serves TensorRT plans {sorted(rendered)}, but the {site} site's GPU "

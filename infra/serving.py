@@ -70,7 +70,8 @@ def site_repository(config: StackConfig, site: Site) -> SiteRepository:
         models = site_models(config, site)
     except ModelkitError as error:
         raise pulumi.RunError(f"the {site} site's model placement is invalid: {error}") from None
-    plans = [plan_filename(gpu) for gpu in config.gpu_types_on(site)]
+    tensorrt = config.serving.tensorrt
+    plans = [plan_filename(gpu) for gpu in config.gpu_types_on(site)] if tensorrt else []
     manifest = load_site_repository(root, site=site, stack=config.stack, models=models, plans=plans)
     return SiteRepository(root, manifest)
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.stack_config import load_stack_config
-from modelkit.artifacts import RECIPES
+from modelkit.artifacts import RECIPES, TOKENIZER_JSON
 from modelkit.cache import Artifact, Report, ensure
 from modelkit.errors import ManifestError, ModelkitError
 from modelkit.layout import CACHE_DIR, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
 from modelkit.manifest import Manifest
-from modelkit.render import RenderInputs, TargetPlan, plan_target
+from modelkit.render import VERSION, RenderInputs, TargetPlan, plan_target
 from modelkit.validate import validate_repository
+from modelkit.vendor import VENDOR_DIR, check_isolated
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def _publish(plans: list[TargetPlan], stack: str, out: Path, notify: Report) -> 
             root = staging / plan.target
             plan.write(root)
             validate_repository(root)
+            _check_vendored(root)
             manifest.verify(root)  # the cache files really are what their hashes say
             manifest.write(root)
             results.append(TargetResult(plan.target, out / plan.target, manifest, True))
@@ -92,6 +94,13 @@ def _publish(plans: list[TargetPlan], stack: str, out: Path, notify: Report) -> 
         return results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_vendored(root: Path) -> None:
+    """A cloud target's shipped ``tokenizers`` loads with nothing but the standard library."""
+    version = root / "tokenizer" / VERSION
+    if (version / VENDOR_DIR).is_dir():
+        check_isolated(version / VENDOR_DIR, version / TOKENIZER_JSON)
 
 
 def _current(root: Path) -> Manifest | None:

@@ -7,11 +7,13 @@ The per-target choices live here:
 - ``local``: the local Triton has only the python backend, so the encoder is a python
   model running the ONNX graph on onnxruntime (faster than TorchScript on CPU, see
   ``make bench-models``) and the ranker a python model running its TorchScript.
-- sites: ``onnxruntime_onnx`` for the encoder, or ``tensorrt_plan`` once a plan exists for
-  every GPU type of the site's pools; ``pytorch_libtorch`` for the ranker; KIND_GPU.
+- sites: ``onnxruntime_onnx`` for the encoder, or ``tensorrt_plan`` when the stack enables
+  plans (``hybrid:tensorrtPlans``) and one exists for every GPU type of the site's pools;
+  ``pytorch_libtorch`` for the ranker; KIND_GPU; the ``tokenizers`` package shipped inside
+  the tokenizer model, since the GPU image lacks it (``modelkit/vendor.py``).
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from modelkit.triton_config import (
 )
 from modelkit.tuning import GPU_TUNING, LOCAL_TUNING
 from modelkit.validate import check_signature
+from modelkit.vendor import VENDOR_DIR, vendored_files
 
 VERSION = "1"
 LOCAL_ENCODER_RUNTIME = "onnxruntime"
@@ -106,6 +109,8 @@ class RenderInputs:
 class _Context:
     target: str
     gpus: tuple[GpuType, ...]
+    tensorrt: bool
+    """The stack serves TensorRT plans where they exist (never on the local target)."""
     inputs: RenderInputs
 
     @property
@@ -133,6 +138,12 @@ def plans_folder(plans_dir: Path, onnx: FileEntry) -> Path:
     return plans_dir / onnx.sha256[:16]
 
 
+def site_plans(plans_dir: Path, onnx: FileEntry, gpus: Sequence[GpuType]) -> dict[str, Path]:
+    """Where each compute capability's plan for this graph is (or would be), by capability."""
+    folder = plans_folder(plans_dir, onnx)
+    return {gpu.compute_capability: folder / plan_filename(gpu) for gpu in gpus}
+
+
 def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> TargetPlan:
     """Every file of ``target``'s repository, with configs rendered and signatures checked."""
     if target == LOCAL:
@@ -143,7 +154,7 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
     else:
         models = site_models(config, target, inputs.source)
         gpus = config.gpu_types_on(target)
-    context = _Context(target, gpus, inputs)
+    context = _Context(target, gpus, config.serving.tensorrt and target != LOCAL, inputs)
     files: dict[str, PlannedFile] = {}
     for model in models:
         renderer = _RENDERERS.get(model)
@@ -171,7 +182,11 @@ def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]
     )
     tuning = (LOCAL_TUNING if context.local else GPU_TUNING)["tokenizer"]
     apply_tuning(config, tuning, KIND_CPU)  # text processing runs on CPUs on every target
-    return {TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON)}
+    files = {TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON)}
+    if not context.local:  # the GPU image has no `tokenizers`; the local Triton uses the venv
+        for name, path in vendored_files().items():
+            files[f"{VENDOR_DIR}/{name}"] = PlannedFile.of_file(path)
+    return files
 
 
 def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
@@ -194,9 +209,8 @@ def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
         config.max_batch_size,
         {tensor.name: [MAX_SEQUENCE_LENGTH] for tensor in config.input},
     )
-    folder = plans_folder(context.inputs.plans_dir, encoder.files[ENCODER_ONNX])
-    plans = {gpu.compute_capability: folder / plan_filename(gpu) for gpu in context.gpus}
-    if not plans or not all(path.is_file() for path in plans.values()):
+    plans = site_plans(context.inputs.plans_dir, encoder.files[ENCODER_ONNX], context.gpus)
+    if not context.tensorrt or not plans or not all(path.is_file() for path in plans.values()):
         config.platform = "onnxruntime_onnx"
         return onnx
     config.platform = "tensorrt_plan"

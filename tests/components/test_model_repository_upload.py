@@ -216,10 +216,21 @@ def test_a_rendering_without_a_placed_model_is_refused(tmp_path):
 
 
 def test_a_rendering_with_plans_for_other_gpus_is_refused(tmp_path):
-    """dev's public pool is T4 (sm75): plans rendered for prod's L4/A10G alone cannot serve it."""
+    """prod's public pools are L4 and A10G: a plan rendered for dev's T4 alone cannot serve them."""
     root = copy_repos(tmp_path / "repos")
-    for plan in ("model_sm86.plan", "model_sm89.plan"):
-        (root / "public" / "minilm_encoder" / "1" / plan).write_bytes(b"engine")
-    Manifest.of_directory(root / "public", target="public", stack="prod").write(root / "public")
-    with pytest.raises(Exception, match=r"need \['model_sm75\.plan'\].*make models STACK=dev"):
+    (root / "public" / "minilm_encoder" / "1" / "model_sm75.plan").write_bytes(b"engine")
+    Manifest.of_directory(root / "public", target="public", stack="dev").write(root / "public")
+    with pytest.raises(
+        Exception,
+        match=r"need \['model_sm86\.plan', 'model_sm89\.plan'\].*make models STACK=prod",
+    ):
+        evaluate_stack("prod", config_overrides=repository_override(root))
+
+
+def test_a_rendering_with_plans_is_refused_where_the_stack_serves_onnx(tmp_path):
+    """dev keeps TensorRT off: a rendering made with plans on does not match its config."""
+    root = copy_repos(tmp_path / "repos")
+    (root / "public" / "minilm_encoder" / "1" / "model_sm75.plan").write_bytes(b"engine")
+    Manifest.of_directory(root / "public", target="public", stack="dev").write(root / "public")
+    with pytest.raises(Exception, match=r"stack 'dev' serves ONNX.*make models STACK=dev"):
         evaluate_stack("dev", config_overrides=repository_override(root))

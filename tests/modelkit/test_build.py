@@ -4,16 +4,17 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from infra.stack_config import PRIVATE_ONLY_MODELS, load_stack_config
 from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import BuildResult, build
 from modelkit.errors import PlacementError
-from modelkit.layout import TARGETS
+from modelkit.layout import MODEL_REPO, TARGETS
 from modelkit.manifest import Manifest, load_verified
 from modelkit.placement import expand, site_models
-from modelkit.render import plans_folder
+from modelkit.render import RenderInputs, TargetPlan, plan_target, plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
 from modelkit.tuning import GPU_TUNING, LOCAL_TUNING
 from modelkit.validate import validate_repository
@@ -152,16 +153,76 @@ def test_a_damaged_target_is_rendered_again(tmp_path: Path) -> None:
     assert "broken" not in (out / "public/tokenizer/1/model.py").read_text()
 
 
-def test_tensorrt_plans_switch_a_site_to_tensorrt_when_every_gpu_has_one(built, tmp_path):
-    plans = plans_folder(tmp_path / "plans", built.artifacts[MINILM].files[ENCODER_ONNX])
+def _encoder_of(plan: TargetPlan) -> mc.ModelConfig:
+    data = plan.files[f"minilm_encoder/{CONFIG_NAME}"].data
+    assert data is not None
+    return text_format.Parse(data.decode(), mc.ModelConfig())
+
+
+def _with_tensorrt(stack: str, enabled: bool):
+    config = load_stack_config(stack)
+    return dataclasses.replace(
+        config, serving=dataclasses.replace(config.serving, tensorrt=enabled)
+    )
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["tensorrt-off", "tensorrt-on"])
+@pytest.mark.parametrize(
+    "have", [(), ("8.9",), ("8.6",), ("8.6", "8.9")], ids=["none", "l4", "a10g", "every-gpu"]
+)
+def test_tensorrt_is_served_only_when_enabled_and_every_gpu_of_the_site_has_a_plan(
+    built, tmp_path, enabled, have
+) -> None:
+    """prod's public pools are L4 (8.9) and A10G (8.6); anything less keeps ONNX."""
+    onnx = built.artifacts[MINILM].files[ENCODER_ONNX]
+    folder = plans_folder(tmp_path / "plans", onnx)
+    folder.mkdir(parents=True)
+    for capability in have:
+        (folder / f"model_sm{capability.replace('.', '')}.plan").write_bytes(b"engine")
+    config = _with_tensorrt("prod", enabled)
+    inputs = RenderInputs(MODEL_REPO, built.artifacts, tmp_path / "plans")
+    plan = plan_target("public", config, inputs)
+    encoder = _encoder_of(plan)
+    rendered = sorted(name for name in plan.files if name.endswith(".plan"))
+    assert "minilm_encoder/1/model.onnx" in plan.files  # always: the build Jobs read it
+    if enabled and len(have) == 2:
+        assert encoder.platform == "tensorrt_plan"
+        assert dict(encoder.cc_model_filenames) == {
+            "8.6": "model_sm86.plan",
+            "8.9": "model_sm89.plan",
+        }
+        assert rendered == ["minilm_encoder/1/model_sm86.plan", "minilm_encoder/1/model_sm89.plan"]
+    else:
+        assert encoder.platform == "onnxruntime_onnx"
+        assert not encoder.cc_model_filenames and rendered == []
+    assert _encoder_of(plan_target("local", config, inputs)).backend == "python"
+
+
+def test_plans_of_another_graph_are_never_served(built, tmp_path) -> None:
+    stale = tmp_path / "plans" / ("0" * 16)  # filed under a graph that is not the current one
+    stale.mkdir(parents=True)
+    for sm in ("86", "89"):
+        (stale / f"model_sm{sm}.plan").write_bytes(b"engine")
+    inputs = RenderInputs(MODEL_REPO, built.artifacts, tmp_path / "plans")
+    plan = plan_target("public", _with_tensorrt("prod", True), inputs)
+    assert _encoder_of(plan).platform == "onnxruntime_onnx"
+
+
+def test_a_tensorrt_site_renders_validates_and_keeps_onnx_where_the_stack_keeps_it_off(
+    built, tmp_path
+) -> None:
+    onnx = built.artifacts[MINILM].files[ENCODER_ONNX]
+    plans = plans_folder(tmp_path / "plans", onnx)
     plans.mkdir(parents=True)
-    (plans / "model_sm75.plan").write_bytes(b"t4 engine")  # dev public pool: t4 (7.5)
-    result = build("dev", targets=list(SITES), out=tmp_path / "repos", plans_dir=tmp_path / "plans")
-    public, private = (t.path for t in result.targets)
-    encoder = _config(public, "minilm_encoder")
-    assert encoder.platform == "tensorrt_plan"
-    assert dict(encoder.cc_model_filenames) == {"7.5": "model_sm75.plan"}
-    assert "minilm_encoder/1/model_sm75.plan" in Manifest.read(public).files
-    assert "minilm_encoder/1/model.onnx" in Manifest.read(public).files  # the Job's input
-    # dev private pool is an l4 (8.9) without a plan: it keeps onnxruntime
-    assert _config(private, "minilm_encoder").platform == "onnxruntime_onnx"
+    for sm in ("75", "80", "86", "89"):  # dev: t4 / l4; prod: l4 + a10g / l4 + a100
+        (plans / f"model_sm{sm}.plan").write_bytes(f"sm{sm} engine".encode())
+    prod = build("prod", targets=list(SITES), out=tmp_path / "prod", plans_dir=tmp_path / "plans")
+    for target in prod.targets:  # written, validated (cc_model_filenames files exist), hashed
+        encoder = _config(target.path, "minilm_encoder")
+        assert encoder.platform == "tensorrt_plan"
+        for name in encoder.cc_model_filenames.values():
+            assert f"minilm_encoder/1/{name}" in target.manifest.files
+    dev = build("dev", targets=list(SITES), out=tmp_path / "dev", plans_dir=tmp_path / "plans")
+    for target in dev.targets:  # dev keeps hybrid:tensorrtPlans off: the plans are ignored
+        assert _config(target.path, "minilm_encoder").platform == "onnxruntime_onnx"
+        assert not [name for name in target.manifest.files if name.endswith(".plan")]

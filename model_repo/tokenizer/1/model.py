@@ -1,15 +1,17 @@
 """Triton python model: UTF-8 text -> MiniLM token ids, truncated and padded to a length bucket.
 
 Padding every request to one of a few bucket widths (not to its own longest text) lets the
-encoder's dynamic batcher merge requests of similar length into one batch.
+encoder's dynamic batcher merge requests of similar length into one batch. The GPU Triton
+image has no `tokenizers`, so the cloud targets ship it in `vendor/` next to this file
+(modelkit/vendor.py); the local Triton uses the project's venv.
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from tokenizers import Tokenizer
 
 
 class TritonPythonModel:
@@ -17,6 +19,11 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {key: value["string_value"] for key, value in config["parameters"].items()}
         folder = Path(args["model_repository"]) / args["model_version"]
+        vendor = folder / "vendor"
+        if vendor.is_dir():
+            sys.path.insert(0, str(vendor))
+        from tokenizers import Tokenizer
+
         self.tokenizer = Tokenizer.from_file(str(folder / params["tokenizer_file"]))
         self.tokenizer.enable_truncation(int(params["max_sequence_length"]))
         self.tokenizer.no_padding()
