@@ -6,7 +6,7 @@ STACKS  := dev staging prod
 LOCAL_DIR ?= .local
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint fmt models up-local down-local status-local \
+.PHONY: help setup test lint fmt models fetch-plans up-local down-local status-local \
         bench bench-models bench-infra policy-review clean
 
 help:  ## List the targets
@@ -40,6 +40,15 @@ fmt: setup  ## Format and autofix
 
 models: setup  ## Export models and render build/repos/<target>/ for STACK (default dev)
 	$(PY) -m modelkit build --stack $(STACK)
+
+# REPO_URLS="s3://<bucket>/repo/<hash> gs://..." skips asking Pulumi for the served prefixes.
+fetch-plans: setup  ## Download the TensorRT plans the clusters built into build/plans/ (then make models)
+ifdef REPO_URLS
+	$(PY) -m modelkit fetch-plans --stack $(STACK) $(REPO_URLS)
+else
+	pulumi stack output modelRepositories --stack $(STACK) --json \
+	  | $(PY) -m modelkit fetch-plans --stack $(STACK) --stack-output -
+endif
 
 up-local: models  ## Start the local mode: two Triton sites on emulated buckets (idempotent)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK)

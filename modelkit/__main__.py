@@ -1,16 +1,25 @@
-"""Command line: ``python -m modelkit {build,bench,plan-jobs} --help``. Thin by design."""
+"""Command line: ``python -m modelkit {build,bench,plan-jobs,fetch-plans} --help``. Thin."""
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from infra.stack_config import SITES, ConfigError
+from modelkit.cache import Report
 from modelkit.errors import ModelkitError
 from modelkit.layout import PLANS_DIR, REPOS_DIR, TARGETS
 from modelkit.onnx2tensorrt import NGC_RELEASE
@@ -70,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "One Job per GPU type of the site: fetch the encoder's ONNX from the repository "
             "prefix, build model_sm<cc>.plan with trtexec on that GPU, upload it next to the "
-            f"ONNX. Download the plans to {PLANS_DIR}/<onnx-sha16>/ and rebuild to serve them."
+            "ONNX. Then `fetch-plans` brings them home and `build` (with hybrid:tensorrtPlans) "
+            "serves them."
         ),
     )
     jobs.add_argument("--stack", default="dev")
@@ -84,25 +94,65 @@ def _parser() -> argparse.ArgumentParser:
         "--ngc-release", default=NGC_RELEASE, help="must equal the Triton image's NGC release"
     )
     jobs.set_defaults(run=_plan_jobs)
+
+    fetch = commands.add_parser(
+        "fetch-plans",
+        help=f"download the TensorRT plans the clusters built into {PLANS_DIR}/<graph id>/",
+        description=(
+            "Download model_sm<cc>.plan for every GPU architecture of a site's pools from its "
+            "served repository, if the bucket's encoder graph is the current one. Plans are "
+            "checked (not empty, complete, checksum) and renamed into place only when all "
+            "are whole. Then set hybrid:tensorrtPlans: true and run `make models`. Exit code "
+            "1 while some architecture has no plan yet."
+        ),
+    )
+    fetch.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="s3://<bucket>/repo/<hash> (public site) or gs://<bucket>/repo/<hash> (private)",
+    )
+    fetch.add_argument(
+        "--stack-output",
+        type=argparse.FileType("r"),
+        metavar="FILE",
+        help="`pulumi stack output modelRepositories --json` saved to FILE ('-': stdin)",
+    )
+    fetch.add_argument("--stack", default="dev", help="stack whose GPU pools need plans")
+    fetch.add_argument("--plans-dir", type=Path, default=PLANS_DIR)
+    fetch.add_argument("--format", choices=("table", "json"), default="table")
+    fetch.set_defaults(run=_fetch_plans)
     return parser
+
+
+@contextmanager
+def _progress(first: str, *, in_bytes: bool = False) -> Iterator[Report]:
+    """A rich progress bar on stderr, driven through the library's Report callback."""
+    amount = (
+        (DownloadColumn(), TransferSpeedColumn())
+        if in_bytes
+        else (TextColumn("{task.completed}/{task.total}"),)
+    )
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        *amount,
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(first, total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        yield report
 
 
 def _build(args: argparse.Namespace) -> int:
     from modelkit.build import build
 
-    with Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("hash inputs", total=None)
-
-        def report(what: str, done: int, total: int) -> None:
-            progress.update(task, description=what, completed=done, total=total)
-
+    with _progress("hash inputs") as report:
         result = build(args.stack, targets=args.targets or TARGETS, out=args.out, report=report)
 
     facts = {name: artifact.facts for name, artifact in result.artifacts.items()}
@@ -176,6 +226,87 @@ def _plan_jobs(args: argparse.Namespace) -> int:
         ngc_release=args.ngc_release,
     )
     print(yaml.safe_dump_all(jobs, sort_keys=False), end="")
+    return 0
+
+
+def _fetch_plans(args: argparse.Namespace) -> int:
+    from infra.stack_config import load_stack_config
+    from modelkit.fetch_plans import current_graph, fetch_plans, repository_urls
+
+    urls = list(args.urls)
+    if args.stack_output is not None:
+        urls += repository_urls(args.stack_output.read())
+    if not urls:
+        raise ModelkitError(
+            "name the served repositories: URL arguments, or `pulumi stack output "
+            "modelRepositories --json | python -m modelkit fetch-plans --stack-output -`"
+        )
+    config = load_stack_config(args.stack)
+    with _progress("encoder graph") as report:
+        graph = current_graph(report=report)
+    with _progress("list plans", in_bytes=True) as report:
+        results = [
+            fetch_plans(url, config, graph, plans_dir=args.plans_dir, report=report) for url in urls
+        ]
+    missing = [status for result in results for status in result.missing]
+    if args.format == "json":
+        body = {
+            "stack": args.stack,
+            "graph": graph.sha256[:16],
+            "sites": {
+                r.site: {
+                    "url": r.url,
+                    "folder": str(r.folder),
+                    "plans": {
+                        s.capability: {
+                            "gpus": list(s.gpus),
+                            "plan": s.plan.name,
+                            "fetched_bytes": s.fetched_bytes,
+                            "covered": s.covered,
+                        }
+                        for s in r.plans
+                    },
+                }
+                for r in results
+            },
+        }
+        print(json.dumps(body, indent=2))
+        return 1 if missing else 0
+    table = Table(title=f"TensorRT plans for encoder graph {graph.sha256[:16]}")
+    for column in ("site", "compute capability", "GPUs", "plan", "status"):
+        table.add_column(column)
+    for result in results:
+        for status in result.plans:
+            if status.fetched_bytes is not None:
+                state = f"fetched, {status.fetched_bytes / 2**20:.1f} MiB"
+            elif status.covered:
+                state = "not in the bucket; kept from an earlier fetch"
+            else:
+                state = "[yellow]not built yet[/]"
+            gpus = ", ".join(status.gpus)
+            table.add_row(result.site, status.capability, gpus, status.plan.name, state)
+    out = Console()
+    out.print(table)
+    if missing:
+        names = ", ".join(
+            f"sm{s.capability.replace('.', '')} ({'/'.join(s.gpus)})" for s in missing
+        )
+        out.print(
+            f"not covered yet: {names}. Their build Jobs have not uploaded a plan "
+            "(`kubectl -n triton get jobs`); fetch again when they have.",
+            highlight=False,
+        )
+        return 1
+    switch = (
+        ""
+        if config.serving.tensorrt
+        else (f"set `hybrid:tensorrtPlans: true` in Pulumi.{args.stack}.yaml, ")
+    )
+    out.print(
+        f"every GPU architecture is covered: {switch}run `make models STACK={args.stack}`, "
+        "then `pulumi up` rolls Triton to the new prefix.",
+        highlight=False,
+    )
     return 0
 
 

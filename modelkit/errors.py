@@ -24,3 +24,7 @@ class PlacementError(ModelkitError):
 
 class BuildError(ModelkitError):
     """An export or training step produced something unusable (e.g. AUC below target)."""
+
+
+class FetchError(ModelkitError):
+    """A TensorRT plan in a site's bucket cannot be fetched whole, or fits another graph."""

@@ -86,7 +86,7 @@ def plan_build_job(
     base = repo_url.rstrip("/")
     plan = plan_filename(gpu)
     image, copy = _copier(base)
-    name = f"tensorrt-plan-{site}-sm{gpu.sm}"
+    name = job_name(site, gpu.sm)
     labels = {
         "app.kubernetes.io/name": "tensorrt-plan-builder",
         "app.kubernetes.io/part-of": "hybrid-inference",
@@ -156,10 +156,23 @@ def plan_build_job(
     }
 
 
+def job_name(site: str, sm: str) -> str:
+    """``tensorrt-plan-public-sm89``: one Job per site and GPU architecture."""
+    return f"tensorrt-plan-{site}-sm{sm}"
+
+
 def _copier(repo_url: str) -> tuple[str, Any]:
-    """The image and copy command for the bucket's cloud (S3 on AWS, GCS on GCP)."""
+    """The image and copy command for the bucket's cloud (S3 on AWS, GCS on GCP).
+
+    Uploads to S3 carry a SHA-256 that S3 checks on arrival and keeps, so that
+    ``fetch-plans`` can verify the plan end to end (GCS keeps a CRC32C on its own).
+    """
     if repo_url.startswith("s3://"):
-        return AWS_CLI_IMAGE, lambda src, dst: ["aws", "s3", "cp", "--only-show-errors", src, dst]
+        return AWS_CLI_IMAGE, lambda src, dst: [
+            "aws", "s3", "cp", "--only-show-errors",
+            *(["--checksum-algorithm", "SHA256"] if dst.startswith("s3://") else []),
+            src, dst,
+        ]  # fmt: skip
     if repo_url.startswith("gs://"):
         return GCLOUD_IMAGE, lambda src, dst: ["gcloud", "storage", "cp", src, dst]
     raise ValueError(f"repo_url must start with s3:// or gs://, got '{repo_url}'")

@@ -11,7 +11,7 @@ import yaml
 from modelkit.__main__ import main
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["bench"], ["plan-jobs"]])
+@pytest.mark.parametrize("command", [[], ["build"], ["bench"], ["plan-jobs"], ["fetch-plans"]])
 def test_every_command_has_help(command: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "modelkit", *command, "--help"],

@@ -86,6 +86,10 @@ def test_the_job_fetches_builds_on_the_gpu_and_uploads_next_to_the_onnx(url: str
     ]
     cli = "aws" if url.startswith("s3://") else "gcloud"
     assert fetch["command"][0] == upload["command"][0] == cli
+    if cli == "aws":  # S3 keeps the plan's SHA-256, so fetch-plans can verify it
+        flag = upload["command"].index("--checksum-algorithm")
+        assert upload["command"][flag + 1] == "SHA256"
+        assert "--checksum-algorithm" not in fetch["command"]
     assert pod["serviceAccountName"] == "plan-builder" and pod["restartPolicy"] == "Never"
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
             "effect": "NoSchedule"} in pod["tolerations"]  # fmt: skip

@@ -7,6 +7,7 @@ can run: anything else is refused with what to do.
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -184,3 +185,62 @@ def test_a_package_that_reaches_outside_its_folder_is_refused(tmp_path) -> None:
     )
     with pytest.raises(BuildError, match=r"imported modules from outside it.*yaml"):
         check_isolated(vendor, tmp_path / "tokenizer.json")
+
+
+def _loaded_tokenizers_library(parent: int) -> list[str]:
+    """Where the python backend stubs under Triton ``parent`` mapped tokenizers' library from."""
+    found: set[str] = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            maps = (entry / "maps").read_text() if ppid == parent else ""
+        except (OSError, ValueError, IndexError):
+            continue
+        found |= {line.split()[-1] for line in maps.splitlines() if "tokenizers.abi3.so" in line}
+    return sorted(found)
+
+
+@pytest.mark.local_stack
+def test_a_real_triton_serves_the_cloud_tokenizer_from_its_vendor_folder(repos, tmp_path):
+    """The public target's tokenizer (python backend, CPU) on the local Triton binary.
+
+    Triton's python stub writes bytecode next to the model, so it serves a copy.
+    """
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    from modelkit.tokenization import load_tokenizer, tokenize
+    from serving.local import processes, triton
+
+    repository = tmp_path / "repository"
+    shutil.copytree(repos["public"] / "tokenizer", repository / "tokenizer")
+    grpc_port, metrics_port = processes.free_ports(2)
+    launch = triton.TritonLaunch(
+        site="public",
+        repository=str(repository),
+        models=("tokenizer",),
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        http_port=None,
+        tls=None,
+        env={},
+    )
+    backends = triton.prepare_backends(tmp_path / "backends")
+    server = processes.start(
+        "triton", triton.command(launch, backends), tmp_path / "triton.log",
+        triton.environment(launch),
+    )  # fmt: skip
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        processes.wait_until(
+            lambda: client.is_model_ready("tokenizer"), [server], "the tokenizer model", 120
+        )
+        text = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+        text.set_data_from_numpy(np.array([[b"wireless noise cancelling headphones"]], object))
+        ids = client.infer("tokenizer", [text]).as_numpy("input_ids")
+        mapped = _loaded_tokenizers_library(server.pid)
+    finally:
+        processes.stop(server)
+    expected, _ = tokenize(load_tokenizer(), ["wireless noise cancelling headphones"])
+    assert ids[0, : expected.shape[1]].tolist() == expected[0].tolist()
+    assert mapped == [str(repository / VENDORED / PACKAGE / "tokenizers.abi3.so")]
