@@ -44,7 +44,7 @@ from modelkit.triton_config import (
     render_config,
     set_parameters,
 )
-from modelkit.tuning import GPU_TUNING, LOCAL_TUNING
+from modelkit.tuning import GPU_TUNING, LOCAL_LENGTH_BUCKETS, LOCAL_TUNING
 from modelkit.validate import check_signature
 from modelkit.vendor import VENDOR_DIR, vendored_files
 
@@ -177,7 +177,9 @@ def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]
         {
             "tokenizer_file": TOKENIZER_JSON,
             "max_sequence_length": MAX_SEQUENCE_LENGTH,
-            "length_buckets": ",".join(map(str, LENGTH_BUCKETS)),
+            "length_buckets": ",".join(
+                map(str, LOCAL_LENGTH_BUCKETS if context.local else LENGTH_BUCKETS)
+            ),
         },
     )
     tuning = (LOCAL_TUNING if context.local else GPU_TUNING)["tokenizer"]

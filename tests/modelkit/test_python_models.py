@@ -18,8 +18,9 @@ import torch
 from google.protobuf import json_format
 
 from modelkit import ranker
-from modelkit.tokenization import LENGTH_BUCKETS, load_tokenizer, tokenize
+from modelkit.tokenization import load_tokenizer, tokenize
 from modelkit.triton_config import CONFIG_NAME, read_config
+from modelkit.tuning import LOCAL_LENGTH_BUCKETS
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
 
@@ -85,8 +86,8 @@ def test_tokenizer_pads_each_request_to_a_length_bucket(repos, monkeypatch) -> N
     for texts, response in zip(batches, responses, strict=True):
         ids, mask = response.outputs["input_ids"], response.outputs["attention_mask"]
         expected_ids, expected_mask = tokenize(load_tokenizer(), texts)
-        assert ids.dtype == np.int64 and ids.shape[1] in LENGTH_BUCKETS
-        assert ids.shape[1] == min(b for b in LENGTH_BUCKETS if b >= expected_ids.shape[1])
+        assert ids.dtype == np.int64 and ids.shape[1] in LOCAL_LENGTH_BUCKETS
+        assert ids.shape[1] == min(b for b in LOCAL_LENGTH_BUCKETS if b >= expected_ids.shape[1])
         np.testing.assert_array_equal(ids[:, : expected_ids.shape[1]], expected_ids)
         np.testing.assert_array_equal(mask[:, : expected_mask.shape[1]], expected_mask)
         assert not mask[:, expected_mask.shape[1] :].any()
