@@ -2,9 +2,9 @@
 artifact run in this process, side by side in one run.
 
 - in-process: the rendered tokenizer file + ONNX graph on onnxruntime, two ways: one
-  thread per client with one text per call (one onnxruntime thread each), and all clients'
-  texts batched into one call on every core (what an application batching for itself
-  gets). The better of the two is the baseline.
+  thread per client with one text per call, and all clients' texts batched into one call
+  (what an application batching for itself gets), each with the cores shared among the
+  calls in flight. The better of the two is the baseline.
 - served: two Tritons of its own on the rendered local repository, one with its dynamic
   batching, one with the steps reloaded without it; `concurrency` requests in flight over
   gRPC (asyncio, one text per request).
@@ -238,11 +238,14 @@ def benchmark(
     else on the machine falls on all of them alike."""
     texts = corpus()
     out.mkdir(parents=True, exist_ok=True)
-    # Each in-process mode gets its best thread budget: concurrent callers bring their own
-    # parallelism (one onnxruntime thread each); a single batched call needs every core.
-    per_call = InProcessEmbedder(LOCAL_REPOSITORY, threads=1)
-    batched = InProcessEmbedder(LOCAL_REPOSITORY, threads=os.cpu_count())
-    for embedder in (per_call, batched):
+    # Each in-process run gets its best thread budget: the cores shared among the calls
+    # in flight (one batched call, or `clients` concurrent calls, one onnxruntime each).
+    cores = os.cpu_count() or 1
+    embedders = {
+        threads: InProcessEmbedder(LOCAL_REPOSITORY, threads=threads)
+        for threads in {max(1, cores // clients) for clients in (1, *concurrency)}
+    }
+    for embedder in embedders.values():
         embedder.embed(texts[:64])  # warm up onnxruntime's allocations
     servers: dict[str, tuple[processes.Process, str]] = {}
     samples: dict[tuple[str, int], list[tuple[int, float, list[float]]]] = {}
@@ -259,9 +262,10 @@ def benchmark(
 
         def run(mode: str, clients: int) -> tuple[int, float, list[float]]:
             if mode == "in-process per-call":
-                return run_threads(per_call.embed, texts, clients, 1, seconds)
+                embed = embedders[max(1, cores // clients)].embed
+                return run_threads(embed, texts, clients, 1, seconds)
             if mode == "in-process batched":
-                return run_threads(batched.embed, texts, 1, clients, seconds)
+                return run_threads(embedders[cores].embed, texts, 1, clients, seconds)
             address = servers["on" if mode.endswith("on") else "off"][1]
             return asyncio.run(run_served(address, texts, clients, seconds))
 
