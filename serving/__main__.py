@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     embed = commands.add_parser("embed", help="embed texts, or print their pairwise similarity")
-    embed.add_argument("texts", nargs="+", metavar="TEXT")
+    embed.add_argument("texts", nargs="+", metavar="TEXT", help="texts to embed (UTF-8)")
     embed.add_argument(
         "--similarity", action="store_true", help="print the cosine similarity matrix instead"
     )
-    embed.add_argument("--model", default=EMBEDDING_MODEL)
+    embed.add_argument("--model", default=EMBEDDING_MODEL, help="default: %(default)s")
     rank = commands.add_parser("rank", help="rank items for a user by click probability")
     rank.add_argument("--user", type=int, required=True, help="user id")
     rank.add_argument("--items", type=int, nargs="+", required=True, help="item ids to rank")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         help="dense context features shared by all items (default: all zeros)",
     )
-    rank.add_argument("--model", default=RANKER_MODEL)
+    rank.add_argument("--model", default=RANKER_MODEL, help="default: %(default)s")
     for command in (embed, rank):
         _connection_options(command)
         command.add_argument("--format", choices=("table", "json"), default="table")

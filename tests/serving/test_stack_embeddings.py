@@ -1,9 +1,15 @@
 """Each site serves exactly the rendered artifact: its embeddings equal the in-process ones."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from serving.clients import EmbeddingClient
+from serving.endpoints import PROJECT_ROOT
 from serving.inprocess import InProcessEmbedder
 from serving.local.state import LocalState
 from serving.routing import Router
@@ -52,3 +58,19 @@ def test_http_and_grpc_agree_and_batches_above_the_limit_are_split(
     expected = reference.embed(texts)
     assert served.shape == (150, 384)
     assert np.min(np.sum(served * expected, axis=1)) >= MIN_COSINE
+
+
+def test_the_cli_prints_the_similarity_the_library_computes(
+    state_dir: Path, local_stack: LocalState, reference: InProcessEmbedder
+) -> None:
+    pair = ["cheap running shoes", "affordable sneakers"]
+    result = subprocess.run(
+        [sys.executable, "-m", "serving", "embed", "--state", str(state_dir / "state.json"),
+         "--similarity", "--format", "json", *pair],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    matrix = json.loads(result.stdout)["similarity"]
+    a, b = reference.embed(pair)
+    assert matrix[0][1] == pytest.approx(float(a @ b), abs=1e-4)
+    assert matrix[0][0] == pytest.approx(1.0, abs=1e-4)
