@@ -62,15 +62,18 @@ def _up(stack_name: str, folder: Path, timeout: float) -> int:
     state = stack.up(stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout)
     console.print(_sites_table(state))
     results = smoke(state, InProcessEmbedder(LOCAL_REPOSITORY))
+    table = Table(title=f"smoke test: '{SAMPLE[0]}' vs '{SAMPLE[1]}'")
+    for column in ("site", "similarity", "vs in-process", "ctr_ranker (user 7)"):
+        table.add_column(column)
     for result in results:
-        line = (
-            f"[bold]{result.site}[/bold]: '{SAMPLE[0]}' ~ '{SAMPLE[1]}' = "
-            f"{result.similarity:.4f} (in-process agrees: cosine {result.agreement:.6f})"
-        )
+        ranked = "not placed here"
         if result.ranking:
             item, probability = result.ranking[0]
-            line += f"\n         ctr_ranker: top item {item} for user 7, p(click) {probability:.3f}"
-        console.print(line, highlight=False)
+            ranked = f"top item {item}, p(click) {probability:.3f}"
+        table.add_row(
+            result.site, f"{result.similarity:.4f}", f"cosine {result.agreement:.6f}", ranked
+        )
+    console.print(table)
     console.print(f"state: {folder / 'state.json'}  ·  stop with `make down-local`")
     return 0
 
@@ -109,7 +112,8 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         "HTTP": [],
         "metrics": [],
         "models": [],
-        "repository": [],
+        "bucket": [],
+        "prefix": [],
     }
     for name, site in state.sites.items():
         endpoint = site.endpoint
@@ -122,7 +126,8 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         )
         bucket = site.repository.rsplit("/repo/", 1)[0].rsplit("/", 1)[-1]
         scheme = site.repository.split("://", 1)[0]
-        rows["repository"].append(f"{scheme}://{bucket}/repo/{site.content_hash[:8]}…")
+        rows["bucket"].append(f"{scheme}://{bucket}")
+        rows["prefix"].append(f"repo/{site.content_hash[:16]}…")
     for label, values in rows.items():
         table.add_row(label, *values)
     return table

@@ -5,11 +5,12 @@ implementation also reports how an object is encrypted so that the uploader can 
 one that is not (moto stores a bucket policy but does not enforce it).
 """
 
+import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import boto3
 from botocore.config import Config
@@ -37,7 +38,9 @@ class Bucket(Protocol):
         """`s3://<bucket>` or `gs://<bucket>`: what the object keys are relative to."""
         ...
 
-    def put(self, key: str, source: Path, sha256: str) -> None: ...
+    def put(self, key: str, source: Path, sha256: str, sent: Callable[[int], None]) -> None:
+        """Upload `source`; `sent(n)` is called as bytes go out (for the progress bar)."""
+        ...
 
     def read(self, key: str) -> Iterator[bytes]: ...
 
@@ -60,11 +63,12 @@ class S3Bucket:
     def url(self) -> str:
         return f"s3://{self.name}"
 
-    def put(self, key: str, source: Path, sha256: str) -> None:
+    def put(self, key: str, source: Path, sha256: str, sent: Callable[[int], None]) -> None:
         self._client().upload_file(
             str(source),
             self.name,
             key,
+            Callback=sent,
             ExtraArgs={
                 "ServerSideEncryption": "aws:kms",
                 "SSEKMSKeyId": self.kms_key_arn,
@@ -107,10 +111,11 @@ class GcsBucket:
     def url(self) -> str:
         return f"gs://{self.name}"
 
-    def put(self, key: str, source: Path, sha256: str) -> None:
-        blob = self._bucket().blob(key)
+    def put(self, key: str, source: Path, sha256: str, sent: Callable[[int], None]) -> None:
+        blob = self._bucket().blob(key, chunk_size=8 * CHUNK)  # resumable, chunk by chunk
         blob.metadata = {"sha256": sha256}
-        blob.upload_from_filename(str(source))
+        with source.open("rb") as stream:
+            blob.upload_from_file(_Counting(stream, sent), size=source.stat().st_size)
 
     def read(self, key: str) -> Iterator[bytes]:
         with self._bucket().blob(key).open("rb", chunk_size=CHUNK) as stream:
@@ -144,3 +149,33 @@ def gcs_client(endpoint: str) -> storage.Client:
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options=ClientOptions(api_endpoint=endpoint),
     )
+
+
+class _Counting(io.RawIOBase):
+    """A read-only file that reports every read: google-cloud-storage has no upload callback."""
+
+    def __init__(self, stream: BinaryIO, sent: Callable[[int], None]) -> None:
+        self.stream = stream
+        self.sent = sent
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.sent(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.stream.seek(offset, whence)
+
+    def seekable(self) -> bool:
+        return True

@@ -39,8 +39,12 @@ def publish(bucket: Bucket, source: Path, manifest: Manifest, progress: Progress
     total = sum(entry.size for entry in manifest.files.values())
     task = progress.add_task(f"upload {_short(bucket, manifest)}", total=total)
     for path, entry in manifest.files.items():
-        bucket.put(manifest.prefix + path, source / path, entry.sha256)
-        progress.advance(task, entry.size)
+        bucket.put(
+            manifest.prefix + path,
+            source / path,
+            entry.sha256,
+            lambda count: progress.advance(task, count),
+        )
     verify(bucket, manifest, progress)
     return f"{bucket.url}/{manifest.prefix}"
 

