@@ -62,6 +62,16 @@ def up(
         if state is not None:
             if all(p.alive() for p in state.processes.values()) and _complete(state):
                 console.print("[green]local mode is already running[/green]; nothing started.")
+                stale = [
+                    site
+                    for site, manifest in manifests.items()
+                    if state.sites[site].content_hash != manifest.content_hash
+                ]
+                if stale:
+                    console.print(
+                        f"[yellow]{', '.join(stale)} still serve(s) an older build;[/yellow] "
+                        "`make down-local up-local` serves the current one."
+                    )
                 return state
             if _complete(state) and all(state.processes[name].alive() for name in EMULATORS):
                 return _heal(state, folder, console, timeout)

@@ -5,9 +5,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from serving.endpoints import PROJECT_ROOT
-from serving.local import processes
+from serving.local import processes, stack
+from serving.local.repository import LOCAL_REPOSITORY, site_manifests
 from serving.local.state import LocalState, read_state
 
 pytestmark = pytest.mark.local_stack
@@ -60,6 +62,19 @@ def test_a_second_up_local_starts_no_duplicates(local_stack: LocalState, state_d
         n: p.pid for n, p in local_stack.processes.items()
     }
     assert sorted(processes_under(state_dir)) == sorted(before)
+
+
+def test_up_says_when_the_running_sites_serve_an_older_build(
+    local_stack: LocalState, state_dir: Path
+) -> None:
+    manifests = site_manifests("dev")
+    older = {**manifests, "public": manifests["public"].for_models(["tokenizer"])}
+    console = Console(record=True, width=200)
+    state = stack.up("dev", LOCAL_REPOSITORY, older, state_dir, console)
+    assert state.processes == local_stack.processes, "nothing restarted"
+    assert "public still serve(s) an older build" in console.export_text()
+    stack.up("dev", LOCAL_REPOSITORY, manifests, state_dir, console)
+    assert console.export_text().count("older build") == 0, "export_text clears the record"
 
 
 def test_status_local_reports_every_site_healthy(local_stack: LocalState, state_dir: Path) -> None:
