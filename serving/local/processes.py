@@ -96,7 +96,7 @@ def wait_until(
     raise LocalStackError(f"{what} not ready after {timeout:.0f}s.\n{logs}")
 
 
-def log_excerpt(log: Path, tail: int = 15, relevant: int = 20) -> str:
+def log_excerpt(log: Path, tail: int = 8, relevant: int = 20) -> str:
     """The error lines of a log (minus known CPU-start noise), then its last lines."""
     if not log.is_file():
         return "(no log written)"
