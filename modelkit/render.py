@@ -180,6 +180,9 @@ def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]
             "length_buckets": ",".join(
                 map(str, LOCAL_LENGTH_BUCKETS if context.local else LENGTH_BUCKETS)
             ),
+            # GPU: one shape per tokenizer batch, so the encoder's batcher can merge them;
+            # local: the encoder takes ragged batches and groups widths itself.
+            "one_width_per_batch": "false" if context.local else "true",
         },
     )
     tuning = (LOCAL_TUNING if context.local else GPU_TUNING)["tokenizer"]
@@ -202,6 +205,10 @@ def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
             config,
             {"onnx_file": ENCODER_ONNX, "intra_op_threads": tuning.threads, "inter_op_threads": 1},
         )
+        # Without ragged batching the dynamic batcher merges only requests of one padded
+        # width, which on a mixed stream means batches of ~2; model.py groups widths itself.
+        for tensor in config.input:
+            tensor.allow_ragged_batch = True
         apply_tuning(config, tuning, KIND_CPU)
         return onnx
     apply_tuning(config, GPU_TUNING["minilm_encoder"], KIND_GPU)

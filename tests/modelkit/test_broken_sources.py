@@ -88,8 +88,13 @@ BROKEN = {
         "tokenizer",
         "default_model_filename",
     ),
+    # The whole chain shrinks (the ensemble may not exceed its steps); the GPU targets'
+    # preferred sizes (16, 32, 64) then no longer fit the encoder.
     "preferred batch above max_batch_size": (
-        _edit("minilm_encoder", "max_batch_size: 64", "max_batch_size: 4"),
+        lambda source: [
+            _edit(model, "max_batch_size: 64", "max_batch_size: 4")(source)
+            for model in ("text_embedding", "tokenizer", "minilm_encoder")
+        ],
         "minilm_encoder",
         "dynamic_batching.preferred_batch_size",
     ),

@@ -18,7 +18,7 @@ import torch
 from google.protobuf import json_format
 
 from modelkit import ranker
-from modelkit.tokenization import load_tokenizer, tokenize
+from modelkit.tokenization import LENGTH_BUCKETS, load_tokenizer, tokenize
 from modelkit.triton_config import CONFIG_NAME, read_config
 from modelkit.tuning import LOCAL_LENGTH_BUCKETS
 
@@ -91,6 +91,27 @@ def test_tokenizer_pads_each_request_to_a_length_bucket(repos, monkeypatch) -> N
         np.testing.assert_array_equal(ids[:, : expected_ids.shape[1]], expected_ids)
         np.testing.assert_array_equal(mask[:, : expected_mask.shape[1]], expected_mask)
         assert not mask[:, expected_mask.shape[1] :].any()
+
+
+def test_gpu_tokenizer_pads_one_batch_to_one_width(repos, monkeypatch) -> None:
+    """The GPU encoder's batcher merges only equal shapes: one execute() gives one width."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the model adds its vendor folder
+    model = _load(repos["public"], "tokenizer", monkeypatch)
+    batches = [["red shoes"], ["a somewhat longer product title " * 6], ["x", "yy"]]
+    requests = [
+        _request(TEXT=np.array([[t.encode()] for t in texts], dtype=object)) for texts in batches
+    ]
+    widths = {r.outputs["input_ids"].shape[1] for r in model.execute(requests)}
+    longest = max(tokenize(load_tokenizer(), texts)[0].shape[1] for texts in batches)
+    assert widths == {min(b for b in LENGTH_BUCKETS if b >= longest)}
+
+
+def test_only_the_local_encoder_takes_ragged_batches(repos) -> None:
+    """Local: the python model groups widths itself, so the batcher may mix them; the GPU
+    backends need one shape per batch (the tokenizer provides it)."""
+    for target, ragged in (("local", True), ("public", False), ("private", False)):
+        config = read_config(repos[target] / "minilm_encoder" / CONFIG_NAME, "minilm_encoder")
+        assert [tensor.allow_ragged_batch for tensor in config.input] == [ragged, ragged]
 
 
 def test_encoder_batches_requests_of_mixed_widths_and_answers_each(repos, monkeypatch) -> None:
