@@ -328,22 +328,15 @@ def _check_networks(reader: "_Reader", config: StackConfig) -> None:
     if len({str(n) for n in inside if n is not None}) != len(inside):
         reader.problem("hybrid:vpnInsideCidrs", "the four ranges must be distinct")
 
-    if not config.admin_cidrs:
-        reader.problem(
-            "hybrid:adminCidrs",
-            "list at least one network allowed to reach the control planes "
-            "(e.g. your office or CI runner range)",
-        )
-    for cidr in config.admin_cidrs:
-        if (
-            reader.network("hybrid:adminCidrs", cidr) == ANYWHERE
-            and not config.allow_public_control_plane
-        ):
-            reader.problem(
-                "hybrid:adminCidrs",
-                "0.0.0.0/0 opens the control planes to the internet; "
-                "set hybrid:allowPublicControlPlane: true to opt in explicitly",
-            )
+    _check_allowed_sources(
+        reader,
+        "hybrid:adminCidrs",
+        config.admin_cidrs,
+        "the control planes",
+        "hybrid:allowPublicControlPlane",
+        config.allow_public_control_plane,
+        example=" (e.g. your office or CI runner range)",
+    )
 
 
 def _check_retention(reader: "_Reader", config: StackConfig) -> None:
@@ -396,21 +389,14 @@ def _check_serving(reader: "_Reader", config: StackConfig) -> None:
             "hybrid:tritonMaxReplicas",
             f"{serving.max_replicas} is below hybrid:tritonMinReplicas ({serving.min_replicas})",
         )
-    if not serving.source_ranges:
-        reader.problem(
-            "hybrid:servingSourceRanges",
-            "list at least one network allowed to reach the public Triton endpoint",
-        )
-    for cidr in serving.source_ranges:
-        if (
-            reader.network("hybrid:servingSourceRanges", cidr) == ANYWHERE
-            and not serving.allow_public_serving
-        ):
-            reader.problem(
-                "hybrid:servingSourceRanges",
-                "0.0.0.0/0 opens the public Triton endpoint to the internet; "
-                "set hybrid:allowPublicServing: true to opt in explicitly",
-            )
+    _check_allowed_sources(
+        reader,
+        "hybrid:servingSourceRanges",
+        serving.source_ranges,
+        "the public Triton endpoint",
+        "hybrid:allowPublicServing",
+        serving.allow_public_serving,
+    )
     for key, value, low, high in (
         ("hybrid:queueTimeSloMs", serving.queue_slo_ms, 1, 60_000),
         ("hybrid:startupSecondsPerGib", serving.startup_seconds_per_gib, 1, 3600),
@@ -423,6 +409,27 @@ def _check_serving(reader: "_Reader", config: StackConfig) -> None:
             "hybrid:monitoringNamespace",
             f"'{serving.monitoring_namespace}' is not a Kubernetes namespace name",
         )
+
+
+def _check_allowed_sources(
+    reader: "_Reader",
+    key: str,
+    cidrs: tuple[str, ...],
+    what: str,
+    opt_in_key: str,
+    opted_in: bool,
+    example: str = "",
+) -> None:
+    """An allow-list must name someone, and names everyone only with a visible opt-in."""
+    if not cidrs:
+        reader.problem(key, f"list at least one network allowed to reach {what}{example}")
+    for cidr in cidrs:
+        if reader.network(key, cidr) == ANYWHERE and not opted_in:
+            reader.problem(
+                key,
+                f"0.0.0.0/0 opens {what} to the internet; "
+                f"set {opt_in_key}: true to opt in explicitly",
+            )
 
 
 def _check_asns(reader: "_Reader", config: StackConfig) -> None:
