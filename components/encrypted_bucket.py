@@ -19,8 +19,8 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws_policies import aws_account, kms_key_policy
+from components.gcp_kms import agent_key
 
-KEY_ROTATION = "7776000s"  # 90 days
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
 )
@@ -199,25 +199,17 @@ class EncryptedBucket(pulumi.ComponentResource):
     def _gcs(self, name: str, args: EncryptedBucketArgs) -> None:
         if not args.project:
             raise ValueError(f"EncryptedBucket {name}: a GCS bucket needs a project")
-        child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection)
         agent = gcp.storage.get_project_service_account_output(
             project=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        key_ring = gcp.kms.KeyRing(f"{name}-keys", location=args.location, opts=child)
-        key = gcp.kms.CryptoKey(
-            f"{name}-key",
-            key_ring=key_ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=KEY_ROTATION,
-            opts=protected,
-        )
-        grant = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-storage-agent-key",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"),
-            opts=child,
+        key, grant = agent_key(
+            self,
+            ring=f"{name}-keys",
+            key=f"{name}-key",
+            grant=f"{name}-storage-agent-key",
+            location=args.location,
+            agent=agent.email_address.apply(lambda email: f"serviceAccount:{email}"),
+            protect=args.deletion_protection,
         )
         bucket = gcp.storage.Bucket(
             f"{name}-bucket",

@@ -24,9 +24,9 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.gcp_kms import agent_key
 from components.values import required
 
-KEY_ROTATION = "7776000s"  # 90 days
 INTERNAL_RANGES = tuple(
     ipaddress.IPv4Network(c)
     for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -85,20 +85,14 @@ class PrivateCluster(pulumi.ComponentResource):
         gke_agent = project.number.apply(
             lambda n: f"serviceAccount:service-{n}@container-engine-robot.iam.gserviceaccount.com"
         )
-        key_ring = gcp.kms.KeyRing(f"{name}-keys", location=args.region, opts=child)
-        key = gcp.kms.CryptoKey(
-            f"{name}-secrets-key",
-            key_ring=key_ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=KEY_ROTATION,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
-        )
-        key_grant = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-gke-agent-key",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=gke_agent,
-            opts=child,
+        key, key_grant = agent_key(
+            self,
+            ring=f"{name}-keys",
+            key=f"{name}-secrets-key",
+            grant=f"{name}-gke-agent-key",
+            location=args.region,
+            agent=gke_agent,
+            protect=args.deletion_protection,
         )
 
         # Nodes run as a dedicated service account with only what nodes need, not as the
