@@ -34,7 +34,7 @@ from pulumi.runtime.stack import run_in_stack
 
 from infra.stack_config import PROJECT_ROOT, StackConfig, parse_stack_config, read_stack_file
 
-PROJECT = "hybrid-inference"
+PROJECT = "hybrid"
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
 
 

@@ -12,7 +12,7 @@ from infra.stack_config import ConfigError
 def test_stacks_evaluate_one_after_another_without_leaking(evaluate) -> None:  # type: ignore[no-untyped-def]
     dev: StackEvaluation = evaluate("dev")
     staging: StackEvaluation = evaluate("staging")
-    assert all(r.urn.startswith("urn:pulumi:dev::hybrid-inference::") for r in dev.resources)
+    assert all(r.urn.startswith("urn:pulumi:dev::hybrid::") for r in dev.resources)
     assert all(r.urn.startswith("urn:pulumi:staging::") for r in staging.resources)
     again = evaluate_stack("dev")
     # RPCs finish in any order, but the graph and every fabricated ID are the same.

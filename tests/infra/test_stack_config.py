@@ -215,7 +215,7 @@ def test_the_engine_reader_turns_problems_into_a_plain_run_error() -> None:
     from infra.config import read_stack_config
 
     raw = _dev(gcpAsn=64512)
-    settings.reset_options(project="hybrid-inference", stack="dev")
+    settings.reset_options(project="hybrid", stack="dev")
     set_all_config({k: v if isinstance(v, str) else _json(v) for k, v in raw.items()})
     try:
         with pytest.raises(pulumi.RunError) as caught:

@@ -12,7 +12,7 @@ from infra.offline import MockedResource
 from policy.engine import Violation, evaluate
 from policy.rules import ResourcePolicy, StackPolicy
 
-URN_PREFIX = "urn:pulumi:test::hybrid-inference::"
+URN_PREFIX = "urn:pulumi:test::hybrid::"
 PUBLIC_K8S_PROVIDER = (
     f"{URN_PREFIX}hybrid:public_cluster:PublicCluster$pulumi:providers:kubernetes::public-k8s"
 )

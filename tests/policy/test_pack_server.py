@@ -37,7 +37,7 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     env = {
         **os.environ,
         "PULUMI_STACK": "dev",
-        "PULUMI_PROJECT": "hybrid-inference",
+        "PULUMI_PROJECT": "hybrid",
         "PULUMI_DRY_RUN": "true",
     }
     server = subprocess.Popen(
