@@ -20,6 +20,11 @@ import pulumi_gcp as gcp
 
 from components.aws_policies import aws_account, kms_key_policy
 from components.gcp_kms import agent_key
+from hybrid.bucket_access import (
+    s3_bucket_policy,
+    s3_encrypted_uploads_statements,
+    s3_log_delivery_statements,
+)
 
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
@@ -93,9 +98,10 @@ class EncryptedBucket(pulumi.ComponentResource):
         # S3 server access logging only delivers to a target encrypted with SSE-S3
         # (SSE-KMS targets are not supported), so the log bucket uses AES256.
         log_block = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
-        self._s3_policy(
-            f"{name}-logs", log_bucket, _log_delivery_statements(self, log_bucket), log_block
+        log_delivery = pulumi.Output.all(log_bucket.arn, aws_account(self)).apply(
+            lambda values: s3_log_delivery_statements(values[0], values[1].account_id)
         )
+        self._s3_policy(f"{name}-logs", log_bucket, log_delivery, log_block)
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
@@ -103,7 +109,10 @@ class EncryptedBucket(pulumi.ComponentResource):
         block = self._s3_baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
-        self._s3_policy(name, bucket, _encrypted_uploads_statements(bucket.arn, key.arn), block)
+        encrypted_uploads = pulumi.Output.all(bucket.arn, key.arn).apply(
+            lambda arns: s3_encrypted_uploads_statements(*arns)
+        )
+        self._s3_policy(name, bucket, encrypted_uploads, block)
         aws.s3.BucketLogging(
             f"{name}-access-logs",
             bucket=bucket.id,
@@ -169,22 +178,7 @@ class EncryptedBucket(pulumi.ComponentResource):
     ) -> None:
         """Deny plain HTTP, plus ``statements``."""
         policy = pulumi.Output.all(bucket.arn, statements).apply(
-            lambda values: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [values[0], f"{values[0]}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                        *values[1],
-                    ],
-                }
-            )
+            lambda values: json.dumps(s3_bucket_policy(values[0], values[1]))
         )
         aws.s3.BucketPolicy(
             f"{name}-policy",
@@ -231,70 +225,3 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.kms_key_id = key.id
         self.arn = None
         self.log_bucket_name = None
-
-
-def _encrypted_uploads_statements(
-    bucket_arn: pulumi.Output[str], key_arn: pulumi.Output[str]
-) -> pulumi.Output[list[dict[str, Any]]]:
-    """Refuse uploads that ask for anything but SSE-KMS under this bucket's key.
-
-    Uploads that name no encryption get the bucket default (the same key), so every
-    object ends up under the CMK without breaking clients that rely on the default.
-    """
-    return pulumi.Output.all(bucket_arn, key_arn).apply(
-        lambda values: [
-            {
-                "Sid": "DenyOtherEncryption",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": f"{values[0]}/*",
-                "Condition": {
-                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
-                },
-            },
-            {
-                # Naming aws:kms without a key ID would select the AWS managed key.
-                "Sid": "DenyKmsWithoutThisKey",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": f"{values[0]}/*",
-                "Condition": {
-                    "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
-                    "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
-                },
-            },
-            {
-                "Sid": "DenyOtherKmsKeys",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": f"{values[0]}/*",
-                "Condition": {
-                    "StringNotEqualsIfExists": {
-                        "s3:x-amz-server-side-encryption-aws-kms-key-id": values[1]
-                    }
-                },
-            },
-        ]
-    )
-
-
-def _log_delivery_statements(
-    parent: pulumi.Resource, log_bucket: aws.s3.Bucket
-) -> pulumi.Output[list[dict[str, Any]]]:
-    """With ACLs disabled, S3's log delivery service writes through the bucket policy,
-    and only on behalf of this account."""
-    return pulumi.Output.all(log_bucket.arn, aws_account(parent)).apply(
-        lambda values: [
-            {
-                "Sid": "S3ServerAccessLogDelivery",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"{values[0]}/*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": values[1].account_id}},
-            }
-        ]
-    )

@@ -13,15 +13,13 @@ served, so it cannot touch a model file or an older version.
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws_policies import irsa_trust_policy
-
-PLAN_SUFFIX = ".plan"
+from hybrid.bucket_access import gcs_plan_condition, s3_access_policy
 
 
 @dataclass(frozen=True)
@@ -158,71 +156,3 @@ class GcpModelBucketAccess(pulumi.ComponentResource):
             lambda email: {"iam.gke.io/gcp-service-account": email}
         )
         self.register_outputs({"email": self.email, "annotations": self.annotations})
-
-
-# --- policy documents (pure) -------------------------------------------------
-
-
-def s3_access_policy(
-    bucket_arn: str,
-    kms_key_arn: str,
-    region: str,
-    *,
-    read_prefix: str,
-    write_prefix: str | None = None,
-) -> dict[str, Any]:
-    """Read objects under ``read_prefix``; optionally create ``*.plan`` under ``write_prefix``."""
-    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ReadModelRepository",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{read_prefix}*"],
-        },
-        {
-            "Sid": "ListModelRepository",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket"],
-            "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{read_prefix}*"]}},
-        },
-        {
-            "Sid": "DecryptModelRepository",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": [kms_key_arn],
-            "Condition": via_s3,
-        },
-    ]
-    if write_prefix is not None:
-        statements += [
-            {
-                "Sid": "WriteTensorrtPlans",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": [f"{bucket_arn}/{write_prefix}*{PLAN_SUFFIX}"],
-            },
-            {
-                "Sid": "EncryptTensorrtPlans",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey"],
-                "Resource": [kms_key_arn],
-                "Condition": via_s3,
-            },
-        ]
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def gcs_plan_condition(
-    bucket: str, write_prefix: str
-) -> gcp.storage.BucketIAMMemberConditionArgsDict:
-    """An IAM condition: object creation only for ``*.plan`` under the served prefix."""
-    name = f"projects/_/buckets/{bucket}/objects/{write_prefix}"
-    return {
-        "title": "tensorrt-plans-only",
-        "description": f"Create *{PLAN_SUFFIX} objects under {write_prefix} only",
-        "expression": (
-            f'resource.name.startsWith("{name}") && resource.name.endsWith("{PLAN_SUFFIX}")'
-        ),
-    }
