@@ -31,12 +31,12 @@ def test_a_project_named_otherwise_than_its_config_prefix_is_refused(tmp_path: P
 @pytest.mark.parametrize(
     ("key", "declared", "message"),
     [
-        ("aws:region", {"type": "string"}, "not namespaced by the project and should not define a type"),
+        ("aws:region", {"type": "string"}, "should not define a type"),
         ("aws:region", {"default": "us-east-1"}, "Did you mean to use the 'value' attribute"),
         ("aws:region", {"description": "x"}, "must provide an attribute 'value'"),
         ("hybrid:zones", {"type": "array"}, "does not specify the underlying type"),
         ("hybrid:size", {"type": "integer", "default": "big"}, "of the expected type 'integer'"),
-        ("zones", {"type": "array", "items": {"type": "string"}, "default": [1]}, "'array<string>'"),
+        ("zones", {"type": "array", "items": {"type": "string"}, "default": [1]}, "array<string>"),
         ("hybrid:x", {"default": 1, "value": 2}, "cannot have both a 'default' and 'value'"),
         ("hybrid:x", {"type": "number"}, "has an unknown type 'number'"),
     ],
