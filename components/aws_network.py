@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_policies import logs_key_policy, service_trust_policy
+from components.aws_policies import aws_account, logs_key_policy, service_trust_policy
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,17 @@ class AwsNetwork(pulumi.ComponentResource):
             self.public_subnet_ids.append(public.id)
             self.private_route_table_ids.append(private_table.id)
 
+        # Model downloads from S3 go through a gateway endpoint, not the NAT gateways
+        # (which charge per GB); the endpoint itself is free.
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=aws_account(self).apply(lambda a: f"com.amazonaws.{a.region}.s3"),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=self.private_route_table_ids,
+            tags={"Name": f"{name}-s3"},
+            opts=child,
+        )
         log_group = self._flow_logs(name, vpc, args, child)
         self.vpc_id = vpc.id
         self.cidr = args.cidr

@@ -42,6 +42,11 @@ class EncryptedBucketArgs:
     """Protect bucket and key from deletion; without it the bucket is emptied on destroy."""
     soft_delete_days: int = 7
     """GCS only: how long deleted objects stay restorable."""
+    log_retention_days: int = 90
+    """S3 only: how long server access logs are kept."""
+    data_access_logs: bool = True
+    """GCS only: Cloud Audit Logs record every read and write of objects (DATA_READ and
+    DATA_WRITE for storage.googleapis.com; this configures the project's storage audit)."""
     lifecycle_rules: Sequence[gcp.storage.BucketLifecycleRuleArgsDict] = ()
     """GCS only: lifecycle rules, which GCS keeps on the bucket itself (on S3 a separate
     BucketLifecycleConfiguration holds them)."""
@@ -102,6 +107,21 @@ class EncryptedBucket(pulumi.ComponentResource):
             lambda values: s3_log_delivery_statements(values[0], values[1].account_id)
         )
         self._s3_policy(f"{name}-logs", log_bucket, log_delivery, log_block)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-logs-lifecycle",
+            bucket=log_bucket.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": args.log_retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                }
+            ],
+            opts=child,
+        )
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
@@ -220,6 +240,14 @@ class EncryptedBucket(pulumi.ComponentResource):
                 parent=self, protect=args.deletion_protection, depends_on=[grant]
             ),
         )
+        if args.data_access_logs:
+            gcp.projects.IAMAuditConfig(
+                f"{name}-data-access-logs",
+                project=args.project,
+                service="storage.googleapis.com",
+                audit_log_configs=[{"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.bucket_name = bucket.name
         self.url = bucket.url
         self.kms_key_id = key.id

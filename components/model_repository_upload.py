@@ -203,6 +203,15 @@ def retired_prefixes(served_hash: str, depth: int = RETENTION_DEPTH) -> list[str
     ]
 
 
+ABORT_INCOMPLETE_UPLOADS: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
+    # An interrupted upload's parts are billed and invisible until aborted; anywhere in the bucket.
+    "id": "abort-incomplete-uploads",
+    "status": "Enabled",
+    "filter": {},
+    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+}
+
+
 def s3_lifecycle_rules(
     served_hash: str, retention_days: int
 ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
@@ -222,10 +231,9 @@ def s3_lifecycle_rules(
         "id": "repo-housekeeping",
         "status": "Enabled",
         "filter": {"prefix": REPO_ROOT},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
         "expiration": {"expired_object_delete_marker": True},
     }
-    return [*expire, housekeeping]
+    return [*expire, housekeeping, ABORT_INCOMPLETE_UPLOADS]
 
 
 def gcs_lifecycle_rules(
@@ -246,4 +254,5 @@ def gcs_lifecycle_rules(
                 "matches_prefixes": [REPO_ROOT],
             },
         },
+        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1}},
     ]

@@ -18,7 +18,7 @@ on that key before the cluster exists (creation fails otherwise).
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -50,6 +50,8 @@ class PrivateClusterArgs:
     """Display name -> internal CIDR allowed on the private IP endpoint."""
     release_channel: str = "REGULAR"
     deletion_protection: bool = True
+    resource_labels: Mapping[str, str] = field(default_factory=dict)
+    """GKE labels on the cluster's own Google resources (cost reports, inventory)."""
     system_machine_type: str = "e2-standard-4"
     system_max_nodes: int = 6
 
@@ -166,6 +168,10 @@ class PrivateCluster(pulumi.ComponentResource):
             database_encryption={"state": "ENCRYPTED", "key_name": key.id},
             release_channel={"channel": args.release_channel},
             datapath_provider="ADVANCED_DATAPATH",
+            # Pod-to-pod traffic on one node goes through the VPC too, so flow logs and
+            # firewall rules see it.
+            enable_intranode_visibility=True,
+            resource_labels=dict(args.resource_labels),
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "APISERVER", "WORKLOADS"]},
             monitoring_config={
                 "enable_components": ["SYSTEM_COMPONENTS"],

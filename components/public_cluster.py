@@ -23,6 +23,7 @@ from components.aws_policies import (
 from components.values import required
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEC2ContainerRegistryReadOnly",
@@ -40,6 +41,9 @@ class PublicClusterArgs:
     """Private subnets for the control plane's network interfaces and every node group."""
     public_access_cidrs: Sequence[str]
     """The only networks that may reach the public API endpoint (admins, CI runners)."""
+    admin_principals: Sequence[str] = ()
+    """IAM role/user ARNs that get cluster-admin access entries. The creator gets one from
+    EKS itself (bootstrap), so it must not be listed: EKS refuses a second entry for it."""
     deletion_protection: bool = True
     log_retention_days: int = 90
     system_instance_type: str = "m6i.large"
@@ -198,6 +202,7 @@ class PublicCluster(pulumi.ComponentResource):
             ),
         )
         self._addon(name, cluster, "coredns", depends_on=[system_nodes])
+        admins = [self._cluster_admin(name, cluster, arn) for arn in args.admin_principals]
 
         self.name = cluster.name
         self.kms_key_arn = key.arn
@@ -218,7 +223,7 @@ class PublicCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes, *admins]),
         )
         self.register_outputs(
             {
@@ -229,6 +234,28 @@ class PublicCluster(pulumi.ComponentResource):
                 "securityGroupId": self.security_group_id,
                 "nodeRoleArn": self.node_role_arn,
             }
+        )
+
+    def _cluster_admin(
+        self, name: str, cluster: aws.eks.Cluster, principal_arn: str
+    ) -> aws.eks.AccessPolicyAssociation:
+        """An access entry with the cluster-admin policy: without one, with authentication
+        mode API, only the creator can reach the API, and the cluster is lost with it."""
+        role = principal_name(principal_arn)
+        entry = aws.eks.AccessEntry(
+            f"{name}-admin-{role}",
+            cluster_name=cluster.name,
+            principal_arn=principal_arn,
+            type="STANDARD",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.eks.AccessPolicyAssociation(
+            f"{name}-admin-{role}",
+            cluster_name=cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            access_scope={"type": "cluster"},
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _addon(
@@ -248,6 +275,11 @@ class PublicCluster(pulumi.ComponentResource):
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
+
+
+def principal_name(principal_arn: str) -> str:
+    """``hybrid-ci-deploy`` for ``arn:aws:iam::123456789012:role/ops/hybrid-ci-deploy``."""
+    return principal_arn.rsplit("/", 1)[-1]
 
 
 def eks_launch_template(

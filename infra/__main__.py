@@ -105,6 +105,7 @@ public_cluster = PublicCluster(
         region=public.region,
         subnet_ids=aws_network.private_subnet_ids,
         public_access_cidrs=config.admin_cidrs,
+        admin_principals=config.eks_admin_principals,
         deletion_protection=config.deletion_protection,
         log_retention_days=config.log_retention_days,
     ),
@@ -134,6 +135,7 @@ private_cluster = PrivateCluster(
         },
         release_channel=private.release_channel,
         deletion_protection=config.deletion_protection,
+        resource_labels=labels,
     ),
     pulumi.ResourceOptions(providers=[gcp_provider], depends_on=[vpn]),
 )
@@ -150,7 +152,10 @@ private_gpu_pools = [
 public_bucket = EncryptedBucket(
     "public-models",
     EncryptedBucketArgs(
-        cloud="aws", location=public.region, deletion_protection=config.deletion_protection
+        cloud="aws",
+        location=public.region,
+        deletion_protection=config.deletion_protection,
+        log_retention_days=config.log_retention_days,
     ),
     on_aws,
 )
@@ -193,5 +198,8 @@ pulumi.export("transitGatewayId", vpn.transit_gateway_id)
 pulumi.export("haVpnGatewayId", vpn.ha_vpn_gateway_id)
 pulumi.export("vpnTunnels", [tunnel.as_output() for tunnel in vpn.tunnels])
 pulumi.export("caCertPem", pki.ca_cert_pem)
+# The private site answers only clients holding a certificate of the serving CA.
+pulumi.export("clientCertPem", pulumi.Output.secret(pki.client_cert_pem))
+pulumi.export("clientKeyPem", pulumi.Output.secret(pki.client_key_pem))
 pulumi.export("modelRepositories", {site: s.upload.url for site, s in served.items()})
 pulumi.export("tritonEndpoints", {site: s.server.endpoint for site, s in served.items()})

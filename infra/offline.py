@@ -404,6 +404,7 @@ _EC2_IDS = {
     "aws:ec2/securityGroup:SecurityGroup": ("sg", "security-group"),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr", None),
     "aws:ec2/flowLog:FlowLog": ("fl", "vpc-flow-log"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce", "vpc-endpoint"),
     "aws:ec2/launchTemplate:LaunchTemplate": ("lt", "launch-template"),
     "aws:ec2/customerGateway:CustomerGateway": ("cgw", "customer-gateway"),
     "aws:ec2transitgateway/transitGateway:TransitGateway": ("tgw", "transit-gateway"),
@@ -747,6 +748,11 @@ def _iam_member(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> 
     scope = inputs.get("cryptoKeyId") or inputs.get("bucket") or inputs.get("project") or ""
     scope = scope or inputs.get("serviceAccountId", "")
     return f"{scope}/{inputs['role']}/{inputs['member']}", {"etag": "BwY" + mocks.hex("etag", name)}
+
+
+@_fabricates("gcp:projects/iAMAuditConfig:IAMAuditConfig")
+def _audit_config(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
+    return f"{inputs['project']}/{inputs['service']}", {"etag": "BwY" + mocks.hex("etag", name)}
 
 
 @_fabricates("gcp:serviceaccount/account:Account")

@@ -47,6 +47,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)  # fmt: skip
 # An AWS VPC is at most a /16; below a /20 the per-AZ subnets get too small for EKS.
 AWS_VPC_PREFIXES = range(16, 21)
+IAM_PRINCIPAL_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}")
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
 TRITON_TAG = re.compile(r"^\d{2}\.\d{2}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -153,6 +154,8 @@ class StackConfig:
     private: PrivateSiteConfig
     vpn_inside_cidrs: tuple[str, ...]
     admin_cidrs: tuple[str, ...]
+    eks_admin_principals: tuple[str, ...]
+    """IAM roles or users given EKS cluster-admin access entries, besides the creator."""
     allow_public_control_plane: bool
     deletion_protection: bool
     models: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -239,6 +242,7 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         private=private,
         vpn_inside_cidrs=tuple(reader.string_list("hybrid:vpnInsideCidrs")),
         admin_cidrs=tuple(reader.string_list("hybrid:adminCidrs")),
+        eks_admin_principals=tuple(reader.string_list("hybrid:eksAdminPrincipals")),
         allow_public_control_plane=reader.boolean("hybrid:allowPublicControlPlane"),
         deletion_protection=reader.boolean("hybrid:deletionProtection"),
         models=_models(reader),
@@ -250,6 +254,7 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
     _check_networks(reader, config)
     _check_serving(reader, config)
     _check_asns(reader, config)
+    _check_admin_principals(reader, config)
     _check_retention(reader, config)
     _check_budget(reader, config)
     if reader.problems:
@@ -337,6 +342,26 @@ def _check_networks(reader: "_Reader", config: StackConfig) -> None:
         config.allow_public_control_plane,
         example=" (e.g. your office or CI runner range)",
     )
+
+
+def _check_admin_principals(reader: "_Reader", config: StackConfig) -> None:
+    key = "hybrid:eksAdminPrincipals"
+    principals = config.eks_admin_principals
+    if not principals and not reader.problems_for(key):
+        reader.problem(
+            key,
+            "list at least one IAM role ARN (e.g. the CI deploy role and a break-glass role); "
+            "without access entries only the cluster's creator can ever reach the EKS API",
+        )
+    for arn in principals:
+        if not IAM_PRINCIPAL_ARN.fullmatch(arn):
+            reader.problem(
+                key,
+                f"'{arn}' is not an IAM role or user ARN "
+                "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>)",
+            )
+    if len(set(principals)) != len(principals):
+        reader.problem(key, "lists a principal twice; EKS allows one access entry per principal")
 
 
 def _check_retention(reader: "_Reader", config: StackConfig) -> None:

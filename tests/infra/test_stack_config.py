@@ -37,6 +37,23 @@ def _public_pool(**changes: Any) -> list[dict[str, Any]]:
 
 
 BAD_CONFIGS = {
+    "no-eks-admins": (
+        _dev(eksAdminPrincipals=[]),
+        "hybrid:eksAdminPrincipals",
+        "list at least one IAM role ARN (e.g. the CI deploy role and a break-glass role); "
+        "without access entries only the cluster's creator can ever reach the EKS API",
+    ),
+    "eks-admin-not-an-arn": (
+        _dev(eksAdminPrincipals=["ci-deploy"]),
+        "hybrid:eksAdminPrincipals",
+        "'ci-deploy' is not an IAM role or user ARN "
+        "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>)",
+    ),
+    "eks-admin-twice": (
+        _dev(eksAdminPrincipals=["arn:aws:iam::111122223333:role/a"] * 2),
+        "hybrid:eksAdminPrincipals",
+        "lists a principal twice; EKS allows one access entry per principal",
+    ),
     "overlapping-cidrs-across-clouds": (
         _dev(awsVpcCidr="10.20.0.0/16"),
         "hybrid:gcpSubnetCidr",

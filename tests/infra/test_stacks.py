@@ -543,6 +543,82 @@ def test_stack_outputs(stack_evaluation: StackEvaluation) -> None:
     ]
 
 
+def test_the_private_site_client_certificate_is_exported_as_secret(
+    stack_evaluation: StackEvaluation,
+) -> None:
+    ev = stack_evaluation
+    client = only(
+        [
+            c
+            for c in ev.of_type("tls:index/locallySignedCert:LocallySignedCert")
+            if "client" in c.name
+        ],
+        "client certificate",
+    )
+    assert ev.outputs["clientCertPem"] == client.outputs["certPem"]
+    assert "PRIVATE KEY" in ev.outputs["clientKeyPem"]
+    assert {"clientCertPem", "clientKeyPem"} <= ev.secret_outputs
+
+
+def test_eks_admins_get_access_entries_the_provider_waits_for(
+    stack_evaluation: StackEvaluation,
+) -> None:
+    ev = stack_evaluation
+    entries = {r.inputs["principalArn"]: r for r in ev.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert sorted(entries) == sorted(ev.config.eks_admin_principals)
+    associations = ev.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert {a.inputs["principalArn"] for a in associations} == set(entries)
+    for association in associations:
+        assert association.inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+        assert association.inputs["accessScope"] == {"type": "cluster"}
+    eks = only(ev.of_type("aws:eks/cluster:Cluster"), "EKS")
+    # The creator keeps the entry EKS bootstraps for it; a second one for it would be refused.
+    assert eks.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True
+    provider = next(p for p in ev.of_type("pulumi:providers:kubernetes") if "public" in p.name)
+    assert {a.urn for a in associations} <= set(provider.dependencies), provider.name
+
+
+def test_model_downloads_skip_the_nat_through_an_s3_gateway_endpoint(
+    stack_evaluation: StackEvaluation,
+) -> None:
+    ev = stack_evaluation
+    endpoint = only(ev.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"), "S3 endpoint")
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{ev.config.public.region}.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    private_tables = {
+        r.id for r in ev.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name
+    }
+    assert set(endpoint.inputs["routeTableIds"]) == private_tables
+
+
+def test_logs_expire_and_incomplete_uploads_are_aborted(stack_evaluation: StackEvaluation) -> None:
+    ev = stack_evaluation
+    rules = {
+        r.name: r.inputs["rules"]
+        for r in ev.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    }
+    log_rules = only([v for k, v in rules.items() if k.endswith("-logs-lifecycle")], "log rules")
+    assert log_rules[0]["expiration"] == {"days": ev.config.log_retention_days}
+    repository = only([v for k, v in rules.items() if "repository" in k], "repository rules")
+    abort = [r for r in repository if "abortIncompleteMultipartUpload" in r]
+    assert abort and abort[0]["filter"] == {}, "the whole model bucket aborts stale uploads"
+    gcs = only(ev.of_type("gcp:storage/bucket:Bucket"), "GCS bucket")
+    actions = [rule["action"]["type"] for rule in gcs.inputs["lifecycleRules"]]
+    assert "AbortIncompleteMultipartUpload" in actions
+
+
+def test_gcs_data_access_and_gke_intranode_traffic_are_visible(
+    stack_evaluation: StackEvaluation,
+) -> None:
+    ev = stack_evaluation
+    audit = only(ev.of_type("gcp:projects/iAMAuditConfig:IAMAuditConfig"), "audit config")
+    assert audit.inputs["service"] == "storage.googleapis.com"
+    assert {c["logType"] for c in audit.inputs["auditLogConfigs"]} == {"DATA_READ", "DATA_WRITE"}
+    gke = only(ev.of_type("gcp:container/cluster:Cluster"), "GKE")
+    assert gke.inputs["enableIntranodeVisibility"] is True
+    assert gke.inputs["resourceLabels"]["stack"] == ev.stack
+
+
 def test_prod_is_larger_and_protected(evaluate) -> None:  # type: ignore[no-untyped-def]
     dev, prod = evaluate("dev"), evaluate("prod")
     assert len(prod.of_type("aws:ec2/natGateway:NatGateway")) == 3
