@@ -25,6 +25,7 @@ from serving.smoke.checks import (
 )
 from serving.smoke.targets import cloud_targets, local_targets, read_outputs
 
+INTERRUPTED = 130
 EPILOG = f"""\
 checks: every site is ready; its repository index holds exactly the models the stack places
 there (a private-only model is not even in the public repository); text_embedding embeds a
@@ -95,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.format == "json":
             print(json.dumps({"ok": False, "exit_code": code, "error": str(error)}))
         return code
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        return INTERRUPTED
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -71,12 +71,12 @@ def read_outputs(
     source: str | None = None,
     *,
     run: Callable[..., "subprocess.CompletedProcess[str]"] = subprocess.run,
-    stdin: IO[str] = sys.stdin,
+    stdin: IO[str] | None = None,
 ) -> dict[str, Any]:
     """The stack's outputs: from `source` (a file, or `-` for stdin) or from the Pulumi CLI."""
     command = " ".join((*OUTPUTS_COMMAND, stack))
     if source == "-":
-        text, origin = stdin.read(), "stdin"
+        text, origin = (stdin or sys.stdin).read(), "stdin"
     elif source:
         try:
             text, origin = Path(source).read_text(), source
@@ -118,23 +118,29 @@ def cloud_targets(
     """Both cloud sites while the block runs: TLS material in an owner-only temporary folder
     and, unless `private_address` is given, a port-forward to the private site."""
     values = _checked(outputs, stack, private_address)
-    with tempfile.TemporaryDirectory(prefix="hybrid-smoke-") as temporary, ExitStack() as forward:
+    with tempfile.TemporaryDirectory(prefix="hybrid-smoke-") as temporary:
         folder = Path(temporary)
         tls = TlsFiles(
-            ca=_secret_file(folder / "ca.crt", values["caCertPem"]),
-            cert=_secret_file(folder / "client.crt", values["clientCertPem"]),
-            key=_secret_file(folder / "client.key", values["clientKeyPem"]),
+            ca=str(_secret_file(folder / "ca.crt", values["caCertPem"])),
+            cert=str(_secret_file(folder / "client.crt", values["clientCertPem"])),
+            key=str(_secret_file(folder / "client.key", values["clientKeyPem"])),
         )
-        if private_address is None:
-            kubeconfig = _secret_file(folder / "private-kubeconfig", values["privateKubeconfig"])
-            private_address = forward.enter_context(port_forward(Path(kubeconfig), start=start))
-        addresses = {"public": f"{values['public']}:{GRPC_PORT}", "private": private_address}
-        # The public site asks for no client certificate; presenting one is harmless.
-        endpoints = {
-            site: Endpoint(site, address, None, tls, (), tls_server_name=server_name(site))
-            for site, address in addresses.items()
-        }
-        yield placed(stack, endpoints)
+        forward: AbstractContextManager[str] = (
+            nullcontext(private_address)
+            if private_address
+            else port_forward(
+                _secret_file(folder / "private-kubeconfig", values["privateKubeconfig"]),
+                start=start,
+            )
+        )
+        with forward as private:
+            addresses = {"public": f"{values['public']}:{GRPC_PORT}", "private": private}
+            # The public site asks for no client certificate; presenting one is harmless.
+            endpoints = {
+                site: Endpoint(site, address, None, tls, (), tls_server_name=server_name(site))
+                for site, address in addresses.items()
+            }
+            yield placed(stack, endpoints)
 
 
 def _checked(outputs: Mapping[str, Any], stack: str, private_address: str | None) -> dict[str, str]:
@@ -210,9 +216,9 @@ def _is_address(address: str) -> bool:
     return bool(host) and port.isdigit()
 
 
-def _secret_file(path: Path, content: str) -> str:
+def _secret_file(path: Path, content: str) -> Path:
     """Written owner-only from the first byte; the folder is removed with it afterwards."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(content)
-    return str(path)
+    return path
