@@ -7,7 +7,7 @@ LOCAL_DIR ?= .local
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint fmt models fetch-plans up-local down-local status-local \
-        bench bench-models bench-infra policy-review clean
+        smoke smoke-local bench bench-models bench-infra policy-review clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,13 @@ down-local: setup  ## Stop everything up-local started (idempotent)
 
 status-local: setup  ## Health of the local sites and processes
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) status
+
+# PRIVATE_ADDRESS=HOST:PORT (from inside the AWS VPC) skips the kubectl port-forward.
+smoke: setup  ## After `pulumi up`: both sites ready, agreeing, serving only their placement
+	$(PY) -m serving.smoke --stack $(STACK) $(if $(PRIVATE_ADDRESS),--private-address $(PRIVATE_ADDRESS))
+
+smoke-local: setup  ## The same smoke check against the local mode
+	$(PY) -m serving.smoke --local --state-dir $(LOCAL_DIR)
 
 bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
 	$(PY) -m serving.bench

@@ -43,16 +43,28 @@ class Endpoint:
     """Client-side mutual TLS (CA of the server, client cert and key); None for plaintext."""
     models: tuple[str, ...]
     """The Triton models placed on this site: requests for any other model never go here."""
+    tls_server_name: str | None = None
+    """The name the server's certificate carries, where the address does not (a cloud load
+    balancer's hostname, a port-forward to 127.0.0.1); None: the address itself."""
 
     def grpc_client(self) -> grpcclient.InferenceServerClient:
         if self.tls is None:
             return grpcclient.InferenceServerClient(self.grpc)
+        channel_args = None
+        if self.tls_server_name:
+            # channel_args replaces tritonclient's defaults: keep its message size limits.
+            channel_args = [
+                ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+                ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+                ("grpc.ssl_target_name_override", self.tls_server_name),
+            ]
         return grpcclient.InferenceServerClient(
             self.grpc,
             ssl=True,
             root_certificates=self.tls.ca,
             private_key=self.tls.key,
             certificate_chain=self.tls.cert,
+            channel_args=channel_args,
         )
 
     def http_client(self, timeout: float = 60.0) -> httpclient.InferenceServerClient:

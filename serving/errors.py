@@ -41,3 +41,13 @@ class SiteUnavailableError(ServingError):
             f"model '{model}' is unavailable: it is placed on {placed}{only} and no site "
             f"answered ({detail}). Check `make status-local` or the site's endpoint."
         )
+
+
+class TargetError(ServingError):
+    """The sites to check cannot be reached as described: a stack output is missing or
+    unusable, a file is unreadable, or kubectl could not forward a port.
+
+    A user's mistake, so it is reported in words, never as a traceback.
+    """
+
+    exit_code = 2
