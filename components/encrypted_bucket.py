@@ -52,6 +52,9 @@ class EncryptedBucket(pulumi.ComponentResource):
     """The bucket ARN (AWS only)."""
     log_bucket_name: pulumi.Output[str] | None
     """Where S3 server access logs go (AWS only)."""
+    object_prerequisites: list[pulumi.Resource]
+    """What must exist before the first object is written: on S3 the default encryption and
+    the bucket policy (an object written earlier escapes both); nothing more on GCS."""
 
     def __init__(
         self, name: str, args: EncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
@@ -92,7 +95,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         )
         # S3 server access logging only delivers to a target encrypted with SSE-S3
         # (SSE-KMS targets are not supported), so the log bucket uses AES256.
-        log_block = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
+        log_block, _ = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
         self._s3_policy(
             f"{name}-logs", log_bucket, _log_delivery_statements(self, log_bucket), log_block
         )
@@ -100,10 +103,12 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
         )
-        block = self._s3_baseline(
+        block, default_encryption = self._s3_baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
-        self._s3_policy(name, bucket, _encrypted_uploads_statements(bucket.arn, key.arn), block)
+        policy = self._s3_policy(
+            name, bucket, _encrypted_uploads_statements(bucket.arn, key.arn), block
+        )
         aws.s3.BucketLogging(
             f"{name}-access-logs",
             bucket=bucket.id,
@@ -116,13 +121,14 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.kms_key_id = key.arn
         self.arn = bucket.arn
         self.log_bucket_name = log_bucket.bucket
+        self.object_prerequisites = [default_encryption, policy]
 
     def _s3_baseline(
         self,
         name: str,
         bucket: aws.s3.Bucket,
         encryption: "SseDefault",
-    ) -> aws.s3.BucketPublicAccessBlock:
+    ) -> tuple[aws.s3.BucketPublicAccessBlock, aws.s3.BucketServerSideEncryptionConfiguration]:
         """Default encryption, versioning, no public access of any kind, no ACLs."""
         child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketVersioning(
@@ -131,7 +137,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        default_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
             rules=[
@@ -158,7 +164,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},
             opts=child,
         )
-        return public_access_block
+        return public_access_block, default_encryption
 
     def _s3_policy(
         self,
@@ -166,7 +172,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         statements: pulumi.Output[list[dict[str, Any]]],
         public_access_block: aws.s3.BucketPublicAccessBlock,
-    ) -> None:
+    ) -> aws.s3.BucketPolicy:
         """Deny plain HTTP, plus ``statements``."""
         policy = pulumi.Output.all(bucket.arn, statements).apply(
             lambda values: json.dumps(
@@ -186,7 +192,7 @@ class EncryptedBucket(pulumi.ComponentResource):
                 }
             )
         )
-        aws.s3.BucketPolicy(
+        return aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=policy,
@@ -231,6 +237,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.kms_key_id = key.id
         self.arn = None
         self.log_bucket_name = None
+        self.object_prerequisites = []
 
 
 def _encrypted_uploads_statements(
