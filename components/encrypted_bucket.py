@@ -62,6 +62,9 @@ class EncryptedBucket(pulumi.ComponentResource):
     """The bucket ARN (AWS only)."""
     log_bucket_name: pulumi.Output[str] | None
     """Where S3 server access logs go (AWS only)."""
+    object_prerequisites: list[pulumi.Resource]
+    """What must exist before the first object is written: on S3 the default encryption and
+    the bucket policy (an object written earlier escapes both); nothing more on GCS."""
 
     def __init__(
         self, name: str, args: EncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
@@ -102,7 +105,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         )
         # S3 server access logging only delivers to a target encrypted with SSE-S3
         # (SSE-KMS targets are not supported), so the log bucket uses AES256.
-        log_block = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
+        log_block, _ = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
         log_delivery = pulumi.Output.all(log_bucket.arn, aws_account(self)).apply(
             lambda values: s3_log_delivery_statements(values[0], values[1].account_id)
         )
@@ -126,13 +129,13 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
         )
-        block = self._s3_baseline(
+        block, default_encryption = self._s3_baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
         encrypted_uploads = pulumi.Output.all(bucket.arn, key.arn).apply(
             lambda arns: s3_encrypted_uploads_statements(*arns)
         )
-        self._s3_policy(name, bucket, encrypted_uploads, block)
+        policy = self._s3_policy(name, bucket, encrypted_uploads, block)
         aws.s3.BucketLogging(
             f"{name}-access-logs",
             bucket=bucket.id,
@@ -145,13 +148,14 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.kms_key_id = key.arn
         self.arn = bucket.arn
         self.log_bucket_name = log_bucket.bucket
+        self.object_prerequisites = [default_encryption, policy]
 
     def _s3_baseline(
         self,
         name: str,
         bucket: aws.s3.Bucket,
         encryption: "SseDefault",
-    ) -> aws.s3.BucketPublicAccessBlock:
+    ) -> tuple[aws.s3.BucketPublicAccessBlock, aws.s3.BucketServerSideEncryptionConfiguration]:
         """Default encryption, versioning, no public access of any kind, no ACLs."""
         child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketVersioning(
@@ -160,7 +164,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        default_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
             rules=[
@@ -187,7 +191,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},
             opts=child,
         )
-        return public_access_block
+        return public_access_block, default_encryption
 
     def _s3_policy(
         self,
@@ -195,12 +199,12 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         statements: pulumi.Output[list[dict[str, Any]]],
         public_access_block: aws.s3.BucketPublicAccessBlock,
-    ) -> None:
+    ) -> aws.s3.BucketPolicy:
         """Deny plain HTTP, plus ``statements``."""
         policy = pulumi.Output.all(bucket.arn, statements).apply(
             lambda values: json.dumps(s3_bucket_policy(values[0], values[1]))
         )
-        aws.s3.BucketPolicy(
+        return aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=policy,
@@ -253,3 +257,4 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.kms_key_id = key.id
         self.arn = None
         self.log_bucket_name = None
+        self.object_prerequisites = []

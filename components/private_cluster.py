@@ -60,8 +60,9 @@ class PrivateCluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
-    workload_pool: str
-    """``<project>.svc.id.goog``: Kubernetes service accounts map to IAM through it."""
+    workload_pool: pulumi.Output[str]
+    """``<project>.svc.id.goog``: Kubernetes service accounts map to IAM through it. An output
+    of the cluster, because the pool exists only once a Workload Identity cluster does."""
     cluster_id: pulumi.Output[str]
     """``projects/<p>/locations/<region>/clusters/<name>``: what node pools attach to."""
     location: str
@@ -117,7 +118,6 @@ class PrivateCluster(pulumi.ComponentResource):
             for role in NODE_ROLES
         ]
 
-        self.workload_pool = f"{args.project}.svc.id.goog"
         cluster = gcp.container.Cluster(
             f"{name}-gke",
             name=args.cluster_name,
@@ -162,7 +162,7 @@ class PrivateCluster(pulumi.ComponentResource):
                 "private_endpoint_enforcement_enabled": True,
             },
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
-            workload_identity_config={"workload_pool": self.workload_pool},
+            workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             enable_shielded_nodes=True,
             enable_legacy_abac=False,
             database_encryption={"state": "ENCRYPTED", "key_name": key.id},
@@ -214,6 +214,11 @@ class PrivateCluster(pulumi.ComponentResource):
         )
 
         self.name = cluster.name
+        # Taken from the cluster, so every IAM member naming the pool waits for the cluster:
+        # on a fresh project GCP answers "Identity Pool does not exist" until then.
+        self.workload_pool = cluster.workload_identity_config.apply(
+            lambda c: c.workload_pool if c else None
+        ).apply(required("GKE workload pool"))
         self.cluster_id = cluster.id
         self.location = args.region
         self.node_service_account = nodes.email

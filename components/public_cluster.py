@@ -7,6 +7,7 @@ EKS access entries, pods get AWS credentials through IRSA, and a small on-demand
 system node group runs CoreDNS and the other system pods (GPU nodes are tainted).
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -157,7 +158,15 @@ class PublicCluster(pulumi.ComponentResource):
             opts=child,
         )
         self.core_addons = [
-            self._addon(name, cluster, "vpc-cni", cni_role.arn),
+            # The CNI enforces NetworkPolicy only when asked to: without this, every policy
+            # (Triton's default deny included) is accepted and silently ignored.
+            self._addon(
+                name,
+                cluster,
+                "vpc-cni",
+                cni_role.arn,
+                configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            ),
             self._addon(name, cluster, "kube-proxy"),
             self._addon(name, cluster, "eks-pod-identity-agent"),
         ]
@@ -265,12 +274,14 @@ class PublicCluster(pulumi.ComponentResource):
         addon: str,
         role_arn: pulumi.Input[str] | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
+        configuration_values: str | None = None,
     ) -> aws.eks.Addon:
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=cluster.name,
             addon_name=addon,
             service_account_role_arn=role_arn,
+            configuration_values=configuration_values,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),

@@ -114,7 +114,11 @@ def serve(
                 kms_key=foundation.bucket.kms_key_id,
                 retention_days=config.serving.retention_days,
             ),
-            foundation.options,
+            # Objects are written only once the bucket enforces its encryption and policy.
+            pulumi.ResourceOptions.merge(
+                foundation.options,
+                pulumi.ResourceOptions(depends_on=foundation.bucket.object_prerequisites),
+            ),
         )
         reader = _bucket_access(config, site, foundation, TRITON, write_prefix=None)
         gpu = GpuPlumbing(
