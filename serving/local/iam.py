@@ -108,9 +108,9 @@ def bootstrap_admin(endpoint: str) -> Principal:
     except ClientError:
         return Principal(arn, key["AccessKeyId"], key["SecretAccessKey"])
     raise LocalStackError(
-        f"moto at {endpoint} still answers unsigned requests after {BOOTSTRAP_ACTIONS}: its "
-        "IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT) is off, so the stack's policies "
-        "would not be checked"
+        f"moto at {endpoint} still took a request with an unknown key after its "
+        f"{BOOTSTRAP_ACTIONS} free ones: its IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT) is "
+        "off, so the stack's policies would not be checked"
     )
 
 

@@ -278,17 +278,25 @@ def _start_tritons(
                 timeout,
             )
         except LocalStackError as error:
-            refused = iam.refusals(moto_log, since) if "public" in sites else []
-            if not refused:
-                raise
-            reader = state.principals[triton_name("public")]
-            listed = "".join(f"\n  - {refusal}" for refusal in refused)
-            raise LocalStackError(
-                f"Triton (public) could not read its repository: moto refused {reader.arn}"
-                f"{listed}\nThat user holds the identity policy the stack renders for Triton "
-                '(hybrid.bucket_access.s3_access_policy); docs/local-mode.md, "IAM in the '
-                f'local mode", says what moto checks.\n{error}'
-            ) from None
+            if "public" in sites and (refused := _refused(state, moto_log, since)):
+                raise LocalStackError(f"{refused}\n{error}") from None
+            raise
+
+
+def _refused(state: LocalState, moto_log: Path, since: int) -> str | None:
+    """What moto refused the public Triton, in plain words: Triton's own error names neither
+    the principal nor the action."""
+    refused = iam.refusals(moto_log, since)
+    if not refused:
+        return None
+    reader = state.principals[triton_name("public")]
+    listed = "".join(f"\n  - {refusal}" for refusal in refused)
+    return (
+        f"Triton (public) could not read its repository: moto refused {reader.arn}{listed}\n"
+        "That user holds the identity policy the stack renders for Triton "
+        '(hybrid.bucket_access.s3_access_policy); docs/local-mode.md, "IAM in the local '
+        'mode", says what moto checks.'
+    )
 
 
 def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
