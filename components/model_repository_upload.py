@@ -21,10 +21,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
+from hybrid.bucket_access import REPO_ROOT
 from modelkit.errors import ManifestError
 from modelkit.manifest import Manifest, load_verified
 
-REPO_ROOT = "repo/"
 HEX_DIGITS = "0123456789abcdef"
 RETENTION_DEPTH = 4
 """Hash characters the lifecycle rule looks at: 4 x 15 = 60 prefixes. A retired version whose

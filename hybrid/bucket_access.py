@@ -9,6 +9,8 @@ from typing import Any
 
 PLAN_SUFFIX = ".plan"
 """TensorRT plans are the only objects a cluster may write into a model bucket."""
+REPO_ROOT = "repo/"
+"""Every repository version lives under ``repo/<content_hash>/``; nothing else is in the bucket."""
 
 Document = dict[str, Any]
 
@@ -21,8 +23,14 @@ def s3_access_policy(
     read_prefix: str,
     write_prefix: str | None = None,
 ) -> Document:
-    """Read objects under ``read_prefix``; optionally create ``*.plan`` under ``write_prefix``."""
-    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+    """Read objects under ``read_prefix``; optionally create ``*.plan`` under ``write_prefix``.
+
+    Triton's S3 client sends HeadBucket before its listings and reads. S3 authorises it as
+    ``s3:ListBucket`` with no ``s3:prefix`` in the request, so the prefix condition must hold
+    when the key is absent (``IfExists``); a listing without a prefix passes with it, which
+    shows no more than the keys under ``repo/``, the only ones the bucket holds.
+    """
+    via_s3 = _via_s3(region)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadModelRepository",
@@ -35,7 +43,7 @@ def s3_access_policy(
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
             "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{read_prefix}*"]}},
+            "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{read_prefix}*"]}},
         },
         {
             "Sid": "DecryptModelRepository",
@@ -62,6 +70,39 @@ def s3_access_policy(
             },
         ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def s3_upload_policy(bucket_arn: str, kms_key_arn: str, region: str, *, prefix: str) -> Document:
+    """The deployer's upload rights: write and read back objects under ``prefix``, nothing else.
+
+    Reading back is how an upload is verified before anything serves it; a multipart upload
+    under SSE-KMS needs ``kms:Decrypt`` as well as ``kms:GenerateDataKey``.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UploadModelRepository",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": [f"{bucket_arn}/{prefix}*"],
+            },
+            {
+                "Sid": "ListModelRepository",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [bucket_arn],
+                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            },
+            {
+                "Sid": "EncryptModelRepository",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": [kms_key_arn],
+                "Condition": _via_s3(region),
+            },
+        ],
+    }
 
 
 def s3_bucket_policy(bucket_arn: str, statements: list[dict[str, Any]]) -> Document:
@@ -151,3 +192,8 @@ def gcs_plan_condition(bucket: str, write_prefix: str) -> dict[str, str]:
             f'resource.name.startsWith("{name}") && resource.name.endsWith("{PLAN_SUFFIX}")'
         ),
     }
+
+
+def _via_s3(region: str) -> dict[str, Any]:
+    """The CMK is used only by S3 on the caller's behalf, never called directly."""
+    return {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}

@@ -23,7 +23,6 @@ from components.model_bucket_access import (
     KubernetesSubject,
 )
 from components.model_repository_upload import (
-    REPO_ROOT,
     Cloud,
     ModelRepositoryUpload,
     ModelRepositoryUploadArgs,
@@ -34,6 +33,7 @@ from components.public_cluster import PublicCluster
 from components.serving_pki import ServingPki
 from components.triton_manifests import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT, TritonSite
 from components.triton_server import PlanBuilds, ServingTls, TritonServer, TritonServerArgs
+from hybrid.bucket_access import REPO_ROOT
 from infra.gpus import GpuType
 from infra.stack_config import PROJECT_ROOT, StackConfig
 from modelkit.errors import ModelkitError

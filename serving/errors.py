@@ -11,6 +11,10 @@ class LocalStackError(ServingError):
     """The local stack could not start, or its state is unusable."""
 
 
+class AccessDeniedError(LocalStackError):
+    """An emulated cloud refused a principal a request: its IAM documents do not allow it."""
+
+
 class UploadVerificationError(ServingError):
     """An object in a bucket does not match the manifest: it is never served."""
 

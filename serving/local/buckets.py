@@ -2,18 +2,19 @@
 
 The uploader works against `Bucket` and never knows which cloud it talks to; each
 implementation also reports how an object is encrypted so that the uploader can refuse
-one that is not (moto stores a bucket policy but does not enforce it).
+one that is not (moto cannot evaluate the bucket policy's encryption conditions).
 """
 
 import io
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import boto3
-from botocore.config import Config
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
 
 # google-api-core warns on every import about Python 3.11's end of life (2027); the
 # pinned venv is 3.11 by design, and the warning buries the local mode's own output.
@@ -23,13 +24,12 @@ from google.api_core.client_options import ClientOptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
 
+from serving.errors import AccessDeniedError  # noqa: E402
+from serving.local.iam import Principal  # noqa: E402
+
 CHUNK = 1 << 20
-# moto accepts any credentials; these only have to be the same on both ends.
-LOCAL_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "hybrid-local",
-    "AWS_SECRET_ACCESS_KEY": "hybrid-local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+DENIED = {"AccessDenied", "403"}
+"""S3's error codes for a refusal: a HEAD, or a bucket-policy Deny in moto, has no body."""
 
 
 class Bucket(Protocol):
@@ -53,51 +53,80 @@ class Bucket(Protocol):
 
 @dataclass(frozen=True)
 class S3Bucket:
-    """A bucket on moto's S3; every put names the KMS key (the bucket policy demands it)."""
+    """A bucket on moto's S3, as one principal sees it; every put names the KMS key (the
+    bucket policy demands it)."""
 
     endpoint: str
     name: str
     kms_key_arn: str
+    principal: Principal
+    """Who sends the requests: moto checks each against this user's identity policies."""
 
     @property
     def url(self) -> str:
         return f"s3://{self.name}"
 
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:s3:::{self.name}"
+
     def put(self, key: str, source: Path, sha256: str, sent: Callable[[int], None]) -> None:
-        self._client().upload_file(
-            str(source),
-            self.name,
-            key,
-            Callback=sent,
-            ExtraArgs={
-                "ServerSideEncryption": "aws:kms",
-                "SSEKMSKeyId": self.kms_key_arn,
-                "Metadata": {"sha256": sha256},
-            },
-        )
+        with self._refusal("s3:PutObject", key, "PutObject"):
+            self._client().upload_file(
+                str(source),
+                self.name,
+                key,
+                Callback=sent,
+                ExtraArgs={
+                    "ServerSideEncryption": "aws:kms",
+                    "SSEKMSKeyId": self.kms_key_arn,
+                    "Metadata": {"sha256": sha256},
+                },
+            )
 
     def read(self, key: str) -> Iterator[bytes]:
-        body = self._client().get_object(Bucket=self.name, Key=key)["Body"]
-        yield from body.iter_chunks(CHUNK)
+        with self._refusal("s3:GetObject", key, "GetObject"):
+            body = self._client().get_object(Bucket=self.name, Key=key)["Body"]
+            yield from body.iter_chunks(CHUNK)
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        pages = (
-            self._client()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.name, Prefix=prefix)
-        )
-        return {item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
+        with self._refusal("s3:ListBucket", None, f"ListObjectsV2 prefix={prefix}"):
+            pages = (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.name, Prefix=prefix)
+            )
+            return {
+                item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])
+            }
 
     def encryption_problem(self, key: str) -> str | None:
-        head = self._client().head_object(Bucket=self.name, Key=key)
+        with self._refusal("s3:GetObject", key, "HeadObject"):
+            head = self._client().head_object(Bucket=self.name, Key=key)
         algorithm, key_id = head.get("ServerSideEncryption"), head.get("SSEKMSKeyId", "")
         if algorithm != "aws:kms" or not self.kms_key_arn.endswith(key_id.split("/")[-1]):
             found = f"{algorithm or 'no encryption'} {key_id}".strip()
             return f"encrypted with {found}, not SSE-KMS under the bucket's key"
         return None
 
+    @contextmanager
+    def _refusal(self, action: str, key: str | None, operation: str) -> Iterator[None]:
+        """S3's refusal as who was refused what: moto's own error names neither."""
+        try:
+            yield
+        except (ClientError, S3UploadFailedError) as error:
+            cause = error.__context__ if isinstance(error, S3UploadFailedError) else error
+            if not (isinstance(cause, ClientError) and cause.response["Error"]["Code"] in DENIED):
+                raise
+            resource = f"{self.arn}/{key}" if key is not None else self.arn
+            raise AccessDeniedError(
+                f"{self.principal.arn} was refused {action} on {resource} ({operation}: "
+                f"{cause}). Its identity policy and the bucket policy are the documents the "
+                "stack renders (hybrid.bucket_access)."
+            ) from error
+
     def _client(self) -> Any:
-        return s3_client(self.endpoint)
+        return self.principal.client(self.endpoint)
 
 
 @dataclass(frozen=True)
@@ -130,17 +159,6 @@ class GcsBucket:
 
     def _bucket(self) -> storage.Bucket:
         return gcs_client(self.endpoint).bucket(self.name)
-
-
-def s3_client(endpoint: str, service: str = "s3") -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
-    )
 
 
 def gcs_client(endpoint: str) -> storage.Client:

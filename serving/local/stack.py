@@ -1,14 +1,15 @@
 """The embedded local mode: two real Triton sites loading their repositories from emulated
 encrypted buckets; `up` is idempotent, `down` stops everything `up` recorded.
 
-public:  moto S3 (SSE-KMS) -> Triton, gRPC + HTTP, plaintext on 127.0.0.1
-private: fake-gcs-server   -> Triton, gRPC only, mutual TLS with locally generated certs
+public:  moto S3 (SSE-KMS, IAM enforced) -> Triton, gRPC + HTTP, plaintext on 127.0.0.1
+private: fake-gcs-server (no IAM)        -> Triton, gRPC only, mutual TLS with local certs
 """
 
 import fcntl
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,7 @@ from tritonclient.utils import InferenceServerException
 from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
 from serving.errors import LocalStackError
-from serving.local import emulators, processes, triton
-from serving.local.buckets import LOCAL_AWS_ENV
+from serving.local import emulators, iam, processes, triton
 from serving.local.pki import create_pki, pki_files
 from serving.local.processes import Process
 from serving.local.state import (
@@ -35,6 +35,8 @@ from serving.local.upload import publish, transfer_progress
 SITES = ("public", "private")
 BUCKETS = {"public": "hybrid-public-models", "private": "hybrid-private-models"}
 EMULATORS = ("moto", "fake-gcs")
+ADMIN = "admin"
+UPLOADER = "uploader"
 READY_TIMEOUT = 240.0
 
 
@@ -169,11 +171,19 @@ def _start(
         write_state(state, folder)
 
     try:
-        with console.status("starting the emulated clouds (moto S3+KMS, fake-gcs-server)"):
-            record(emulators.start_moto(s3_port, logs / "moto.log"))
+        with console.status("starting the emulated clouds (moto S3+KMS+IAM, fake-gcs-server)"):
+            moto, admin = emulators.start_moto(s3_port, logs / "moto.log")
+            record(moto)
             record(emulators.start_fake_gcs(gcs_port, logs / "fake-gcs.log"))
         s3_endpoint, gcs_endpoint = f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{gcs_port}"
-        public_bucket = emulators.create_public_bucket(s3_endpoint, BUCKETS["public"])
+        public_bucket = emulators.create_public_bucket(s3_endpoint, admin, BUCKETS["public"])
+        uploader = iam.create_principal(
+            s3_endpoint, admin, UPLOADER, emulators.uploader_policy(public_bucket)
+        )
+        reader = iam.create_principal(
+            s3_endpoint, admin, triton_name("public"), emulators.triton_policy(public_bucket)
+        )
+        state.principals = {ADMIN: admin, triton_name("public"): reader}
         private_bucket = emulators.create_private_bucket(gcs_endpoint, BUCKETS["private"])
         state.emulators = {
             "s3": s3_endpoint,
@@ -183,7 +193,8 @@ def _start(
             "gcs_bucket": private_bucket.url,
         }
         with transfer_progress() as progress:
-            publish(public_bucket, source, manifests["public"], progress)
+            upload = replace(public_bucket, principal=uploader)
+            publish(upload, source, manifests["public"], progress)
             publish(private_bucket, source, manifests["private"], progress)
         emulators.seal_public_bucket(public_bucket)
 
@@ -247,6 +258,8 @@ def _start_tritons(
     timeout: float,
 ) -> None:
     backends = triton.prepare_backends(folder / "backends")
+    moto_log = Path(state.processes["moto"].log)
+    since = moto_log.stat().st_size if moto_log.is_file() else 0
     started = []
     for site in sites:
         launch = _launch(site, state, folder)
@@ -257,12 +270,33 @@ def _start_tritons(
         record(process)
         started.append(process)
     with console.status(f"waiting for Triton ({', '.join(sites)}) to load its models"):
-        processes.wait_until(
-            lambda: all(site_ready(state.sites[site]) for site in sites),
-            started,
-            f"Triton ({', '.join(sites)})",
-            timeout,
-        )
+        try:
+            processes.wait_until(
+                lambda: all(site_ready(state.sites[site]) for site in sites),
+                started,
+                f"Triton ({', '.join(sites)})",
+                timeout,
+            )
+        except LocalStackError as error:
+            if "public" in sites and (refused := _refused(state, moto_log, since)):
+                raise LocalStackError(f"{refused}\n{error}") from None
+            raise
+
+
+def _refused(state: LocalState, moto_log: Path, since: int) -> str | None:
+    """What moto refused the public Triton, in plain words: Triton's own error names neither
+    the principal nor the action."""
+    refused = iam.refusals(moto_log, since)
+    if not refused:
+        return None
+    reader = state.principals[triton_name("public")]
+    listed = "".join(f"\n  - {refusal}" for refusal in refused)
+    return (
+        f"Triton (public) could not read its repository: moto refused {reader.arn}{listed}\n"
+        "That user holds the identity policy the stack renders for Triton "
+        '(hybrid.bucket_access.s3_access_policy); docs/local-mode.md, "IAM in the local '
+        'mode", says what moto checks.'
+    )
 
 
 def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
@@ -272,7 +306,7 @@ def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
     metrics_port = int(entry.metrics.rsplit(":", 1)[1])
     http = entry.endpoint.http
     if site == "public":
-        env = dict(LOCAL_AWS_ENV)
+        env = state.principals[triton_name(site)].env()
         tls = None
     else:
         env = {"CLOUD_STORAGE_EMULATOR_ENDPOINT": state.emulators["gcs"]}

@@ -12,12 +12,13 @@ from typing import Any
 
 from serving.endpoints import Endpoint, endpoint_from_json
 from serving.errors import LocalStackError
+from serving.local.iam import Principal
 from serving.local.processes import Process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = PROJECT_ROOT / ".local"
 STATE_FILE = "state.json"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class LocalState:
     sites: dict[str, SiteState] = field(default_factory=dict)
     emulators: dict[str, str] = field(default_factory=dict)
     """Endpoint and bucket of each emulated cloud (`s3`, `s3_bucket`, `gcs`, `gcs_bucket`)."""
+    principals: dict[str, Principal] = field(default_factory=dict)
+    """moto's IAM users that outlive `up`: the admin, and the public Triton for restarts."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class LocalState:
             "logs": {name: p.log for name, p in self.processes.items()},
             "started": {name: p.started for name, p in self.processes.items()},
             "emulators": self.emulators,
+            "principals": {name: p.to_json() for name, p in self.principals.items()},
             "sites": {name: site.to_json() for name, site in self.sites.items()},
         }
 
@@ -84,6 +88,7 @@ class LocalState:
             },
             sites={name: SiteState.from_json(name, s) for name, s in raw["sites"].items()},
             emulators=dict(raw["emulators"]),
+            principals={name: Principal.from_json(p) for name, p in raw["principals"].items()},
         )
 
 

@@ -75,7 +75,8 @@ def test_irsa_policy_reads_the_model_prefix_and_decrypts_with_the_bucket_cmk_onl
     assert set(grants) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
     assert _listed(grants["s3:GetObject"]["Resource"]) == [f"{bucket_arn}/repo/*"]
     assert _listed(grants["s3:ListBucket"]["Resource"]) == [bucket_arn]
-    assert grants["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["repo/*"]}}
+    # IfExists: HeadBucket, which Triton sends first, is s3:ListBucket without s3:prefix.
+    assert grants["s3:ListBucket"]["Condition"] == {"StringLikeIfExists": {"s3:prefix": ["repo/*"]}}
     assert _listed(grants["kms:Decrypt"]["Resource"]) == [cmk]
     region = load_stack_config(stack).public.region
     assert grants["kms:Decrypt"]["Condition"] == {

@@ -29,7 +29,8 @@ from modelkit.manifest import FileEntry, bytes_sha256
 from modelkit.render import plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
 from serving.local import emulators, processes
-from serving.local.buckets import LOCAL_AWS_ENV, GcsBucket, S3Bucket, gcs_client, s3_client
+from serving.local.buckets import GcsBucket, S3Bucket, gcs_client
+from serving.local.iam import Principal
 
 PROD = load_stack_config("prod")
 """TensorRT on; public pools L4 (8.9) + A10G (8.6), private L4 (8.9) + A100 (8.0)."""
@@ -41,6 +42,8 @@ _names = itertools.count()
 class Clouds:
     s3: str
     gcs: str
+    admin: Principal
+    """moto enforces IAM; the operator who fetches plans reads as the account's admin."""
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +51,11 @@ def clouds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clouds]:
     """moto and fake-gcs-server on free 127.0.0.1 ports, for this module only."""
     logs = tmp_path_factory.mktemp("emulators")
     s3_port, gcs_port = processes.free_ports(2)
-    started = [emulators.start_moto(s3_port, logs / "moto.log")]
+    moto, admin = emulators.start_moto(s3_port, logs / "moto.log")
+    started = [moto]
     try:
         started.append(emulators.start_fake_gcs(gcs_port, logs / "fake-gcs.log"))
-        yield Clouds(f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{gcs_port}")
+        yield Clouds(f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{gcs_port}", admin)
     finally:
         for process in started:
             processes.stop(process)
@@ -62,7 +66,7 @@ def cloud_env(clouds: Clouds, monkeypatch: pytest.MonkeyPatch) -> Clouds:
     """The clients' own endpoint settings point at the emulators (nothing else changes)."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in LOCAL_AWS_ENV.items():
+    for name, value in clouds.admin.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", clouds.s3)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", clouds.gcs)
@@ -75,7 +79,7 @@ Bucket = S3Bucket | GcsBucket
 def new_bucket(clouds: Clouds, scheme: str) -> Bucket:
     name = f"models-{next(_names)}"
     if scheme == "s3":
-        return emulators.create_public_bucket(clouds.s3, name)
+        return emulators.create_public_bucket(clouds.s3, clouds.admin, name)
     return emulators.create_private_bucket(clouds.gcs, name)
 
 
@@ -83,7 +87,7 @@ def put(bucket: Bucket, key: str, data: bytes, *, sha256: str | None = None) -> 
     """Upload like the stack does (sha256 metadata) or, without it, like a build Job does."""
     if isinstance(bucket, S3Bucket):
         extra = {"Metadata": {"sha256": sha256}} if sha256 else {"ChecksumAlgorithm": "SHA256"}
-        s3_client(bucket.endpoint).put_object(
+        bucket.principal.client(bucket.endpoint).put_object(
             Bucket=bucket.name,
             Key=key,
             Body=data,

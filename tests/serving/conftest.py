@@ -1,20 +1,71 @@
 """The local stack, started once per test session (`python -m serving.local up`), and
-brought back to health before each test that needs it (tests kill sites on purpose)."""
+brought back to health before each test that needs it (tests kill sites on purpose); the
+bare emulators, for the tests that need only buckets; a one-model repository."""
 
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from modelkit.manifest import Manifest
 from serving.endpoints import PROJECT_ROOT
 from serving.inprocess import InProcessEmbedder
-from serving.local import stack
+from serving.local import emulators, processes, stack
+from serving.local.iam import Principal
 from serving.local.repository import LOCAL_REPOSITORY, site_manifests
 from serving.local.state import LocalState, read_state
 
 UP_TIMEOUT = 300
+ECHO_MODEL = """
+import triton_python_backend_utils as pb
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        inputs = [pb.get_input_tensor_by_name(r, "IN").as_numpy() for r in requests]
+        return [pb.InferenceResponse([pb.Tensor("OUT", x)]) for x in inputs]
+"""
+
+
+def one_model_repository(folder: Path, name: str, model_py: str = ECHO_MODEL) -> Manifest:
+    """A repository of one python-backend model (FP32 [1] in, FP32 [1] out): starts in seconds."""
+    (folder / name / "1").mkdir(parents=True)
+    (folder / name / "config.pbtxt").write_text(
+        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 1\n'
+        'input [{ name: "IN" data_type: TYPE_FP32 dims: [1] }]\n'
+        'output [{ name: "OUT" data_type: TYPE_FP32 dims: [1] }]\n'
+    )
+    (folder / name / "1" / "model.py").write_text(model_py)
+    return Manifest.of_directory(folder, target="local", stack="dev")
+
+
+@dataclass(frozen=True)
+class Clouds:
+    s3: str
+    gcs: str
+    admin: Principal
+    """moto enforces IAM from its start; the admin stands in for whoever runs the stack."""
+    moto_log: Path
+
+
+@pytest.fixture(scope="session")
+def clouds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clouds]:
+    """moto and fake-gcs-server on free 127.0.0.1 ports, without Triton."""
+    logs = tmp_path_factory.mktemp("emulators")
+    s3_port, gcs_port = processes.free_ports(2)
+    moto, admin = emulators.start_moto(s3_port, logs / "moto.log")
+    started = [moto]
+    try:
+        started.append(emulators.start_fake_gcs(gcs_port, logs / "fake-gcs.log"))
+        yield Clouds(
+            f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{gcs_port}", admin, logs / "moto.log"
+        )
+    finally:
+        for process in started:
+            processes.stop(process)
 
 
 def run_local(state_dir: Path, *args: str, timeout: float = UP_TIMEOUT) -> str:

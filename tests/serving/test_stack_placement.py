@@ -10,6 +10,7 @@ from tritonclient.utils import InferenceServerException
 
 from serving.clients import RankerClient
 from serving.endpoints import Endpoint
+from serving.local import stack
 from serving.local.buckets import Bucket, GcsBucket, S3Bucket
 from serving.local.state import LocalState
 from serving.routing import Router
@@ -51,7 +52,9 @@ def test_each_bucket_holds_only_its_sites_models(local_stack: LocalState) -> Non
     emulators = local_stack.emulators
     s3_name = emulators["s3_bucket"].removeprefix("s3://")
     buckets: dict[str, Bucket] = {
-        "public": S3Bucket(emulators["s3"], s3_name, emulators["kms_key"]),
+        "public": S3Bucket(
+            emulators["s3"], s3_name, emulators["kms_key"], local_stack.principals[stack.ADMIN]
+        ),
         "private": GcsBucket(emulators["gcs"], emulators["gcs_bucket"].removeprefix("gs://")),
     }
     for site, bucket in buckets.items():

@@ -8,6 +8,7 @@ import pytest
 from serving.endpoints import Endpoint, TlsFiles, endpoints_from_state
 from serving.errors import LocalStackError
 from serving.local import stack
+from serving.local.iam import Principal
 from serving.local.processes import Process
 from serving.local.state import LocalState, SiteState, read_state, remove_state, write_state
 
@@ -35,6 +36,7 @@ def sample_state(tmp_path: Path) -> LocalState:
             ),
         },
         emulators={"s3": "http://127.0.0.1:4"},
+        principals={"triton-public": Principal("arn:aws:iam::1:user/triton-public", "AK", "s")},
     )
 
 
@@ -47,6 +49,7 @@ def test_state_json_has_pids_logs_and_per_site_endpoints(tmp_path: Path) -> None
     assert (public["grpc"], public["http"], public["tls"]) == ("127.0.0.1:1", "127.0.0.1:2", None)
     assert private["tls"] == {"ca": "ca.crt", "cert": "client.crt", "key": "client.key"}
     assert private["http"] is None, "the mTLS site has no plaintext HTTP"
+    assert raw["principals"]["triton-public"]["access_key_id"] == "AK", "what a restart needs"
     assert not list(tmp_path.glob("*.tmp")), "written atomically"
 
 

@@ -1,33 +1,24 @@
 """The uploader against real emulators: every object is read back and checked, and a bucket
-whose objects do not match the manifest (or are not encrypted as required) is refused."""
+whose objects do not match the manifest (or are not encrypted as required) is refused.
+
+On S3 the uploader is an IAM user holding the deployer's rendered upload rights, and moto
+enforces them."""
 
 import hashlib
+import json
 import os
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
+from hybrid.bucket_access import s3_encrypted_uploads_statements
 from modelkit.manifest import Manifest
-from serving.errors import UploadVerificationError
-from serving.local import emulators, processes
-from serving.local.buckets import GcsBucket, S3Bucket, gcs_client, s3_client
+from serving.errors import AccessDeniedError, UploadVerificationError
+from serving.local import emulators, iam
+from serving.local.buckets import GcsBucket, S3Bucket, gcs_client
 from serving.local.upload import publish, transfer_progress, verify
-
-
-@pytest.fixture(scope="module")
-def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    logs = tmp_path_factory.mktemp("emulators")
-    s3_port, gcs_port = processes.free_ports(2)
-    started = []
-    try:
-        started.append(emulators.start_moto(s3_port, logs / "moto.log"))
-        started.append(emulators.start_fake_gcs(gcs_port, logs / "fake-gcs.log"))
-        yield {"s3": f"http://127.0.0.1:{s3_port}", "gcs": f"http://127.0.0.1:{gcs_port}"}
-    finally:
-        for process in started:
-            processes.stop(process)
+from tests.serving.conftest import Clouds
 
 
 @pytest.fixture
@@ -43,18 +34,25 @@ def repository(tmp_path: Path) -> tuple[Path, Manifest]:
     return tmp_path, Manifest.of_directory(tmp_path, target="local", stack="dev")
 
 
-def new_bucket(kind: str, endpoints: dict[str, str], name: str) -> S3Bucket | GcsBucket:
+def new_bucket(kind: str, clouds: Clouds, name: str) -> S3Bucket | GcsBucket:
+    """A bucket as the uploader sees it (on S3: an IAM user holding `uploader_policy`)."""
     if kind == "s3":
-        return emulators.create_public_bucket(endpoints["s3"], name)
-    return emulators.create_private_bucket(endpoints["gcs"], name)
+        return as_uploader(emulators.create_public_bucket(clouds.s3, clouds.admin, name))
+    return emulators.create_private_bucket(clouds.gcs, name)
+
+
+def as_uploader(bucket: S3Bucket) -> S3Bucket:
+    policy = emulators.uploader_policy(bucket)
+    uploader = iam.create_principal(bucket.endpoint, bucket.principal, f"up-{bucket.name}", policy)
+    return replace(bucket, principal=uploader)
 
 
 @pytest.mark.parametrize("kind", ["s3", "gcs"])
 def test_publish_uploads_under_the_content_hash_and_verifies(
-    kind: str, endpoints: dict[str, str], repository: tuple[Path, Manifest]
+    kind: str, clouds: Clouds, repository: tuple[Path, Manifest]
 ) -> None:
     source, manifest = repository
-    bucket = new_bucket(kind, endpoints, f"publish-{kind}")
+    bucket = new_bucket(kind, clouds, f"publish-{kind}")
     sub = manifest.for_models(["echo"])
     with transfer_progress(disable=True) as progress:
         url = publish(bucket, source, sub, progress)
@@ -69,10 +67,10 @@ def test_publish_uploads_under_the_content_hash_and_verifies(
 
 @pytest.mark.parametrize("kind", ["s3", "gcs"])
 def test_a_corrupted_object_is_refused(
-    kind: str, endpoints: dict[str, str], repository: tuple[Path, Manifest], tmp_path: Path
+    kind: str, clouds: Clouds, repository: tuple[Path, Manifest], tmp_path: Path
 ) -> None:
     source, manifest = repository
-    bucket = new_bucket(kind, endpoints, f"corrupt-{kind}")
+    bucket = new_bucket(kind, clouds, f"corrupt-{kind}")
     with transfer_progress(disable=True) as progress:
         publish(bucket, source, manifest, progress)
         key = f"repo/{manifest.content_hash}/echo/1/model.py"
@@ -89,13 +87,12 @@ def test_a_corrupted_object_is_refused(
 
 
 def test_missing_unexpected_and_unencrypted_objects_are_refused(
-    endpoints: dict[str, str], repository: tuple[Path, Manifest], tmp_path: Path
+    clouds: Clouds, repository: tuple[Path, Manifest], tmp_path: Path
 ) -> None:
     source, manifest = repository
-    bucket = emulators.create_public_bucket(endpoints["s3"], "half-uploaded")
-    assert isinstance(bucket, S3Bucket)
+    bucket = as_uploader(emulators.create_public_bucket(clouds.s3, clouds.admin, "tampered"))
     prefix = manifest.prefix
-    s3 = s3_client(endpoints["s3"])
+    s3 = clouds.admin.client(clouds.s3)
     with transfer_progress(disable=True) as progress:
         publish(bucket, source, manifest, progress)
         s3.delete_object(Bucket=bucket.name, Key=f"{prefix}other/config.pbtxt")
@@ -117,11 +114,11 @@ def test_missing_unexpected_and_unencrypted_objects_are_refused(
 
 
 def test_the_public_bucket_is_kms_encrypted_versioned_private_and_sealed(
-    endpoints: dict[str, str], repository: tuple[Path, Manifest]
+    clouds: Clouds, repository: tuple[Path, Manifest]
 ) -> None:
     source, manifest = repository
-    bucket = emulators.create_public_bucket(endpoints["s3"], "sealed")
-    s3 = s3_client(endpoints["s3"])
+    bucket = emulators.create_public_bucket(clouds.s3, clouds.admin, "sealed")
+    s3 = clouds.admin.client(clouds.s3)
     rule = s3.get_bucket_encryption(Bucket="sealed")["ServerSideEncryptionConfiguration"]["Rules"][
         0
     ]
@@ -130,17 +127,65 @@ def test_the_public_bucket_is_kms_encrypted_versioned_private_and_sealed(
     assert s3.get_bucket_versioning(Bucket="sealed")["Status"] == "Enabled"
     block = s3.get_public_access_block(Bucket="sealed")["PublicAccessBlockConfiguration"]
     assert all(block.values())
-    kms = s3_client(endpoints["s3"], "kms")
+    kms = clouds.admin.client(clouds.s3, "kms")
     assert kms.describe_key(KeyId=bucket.kms_key_arn)["KeyMetadata"]["Enabled"]
+    uploader = as_uploader(bucket)
     with transfer_progress(disable=True) as progress:
-        publish(bucket, source, manifest, progress)
+        publish(uploader, source, manifest, progress)
     emulators.seal_public_bucket(bucket)
-    assert "DenyNotKms" in s3.get_bucket_policy(Bucket="sealed")["Policy"]
-    with pytest.raises(ClientError, match=r"Forbidden|AccessDenied"):
-        s3.put_object(Bucket="sealed", Key=f"{manifest.prefix}echo/config.pbtxt", Body=b"x")
+    sealed = json.loads(s3.get_bucket_policy(Bucket="sealed")["Policy"])["Statement"]
+    assert sealed == s3_encrypted_uploads_statements(bucket.arn, bucket.kms_key_arn), (
+        "sealed with the stack's own statements (less the plain-HTTP Deny)"
+    )
+    key = f"{manifest.prefix}echo/config.pbtxt"
+    with pytest.raises(
+        AccessDeniedError, match=rf"{uploader.principal.arn} was refused s3:PutObject"
+    ):
+        uploader.put(key, source / "echo/config.pbtxt", "sha", lambda _: None)
+    assert b"".join(uploader.read(key)) == (source / "echo/config.pbtxt").read_bytes(), (
+        "the seal refuses puts only: the prefix stays readable"
+    )
 
 
-def test_the_private_bucket_exists_on_the_emulator(endpoints: dict[str, str]) -> None:
-    emulators.create_private_bucket(endpoints["gcs"], "private-check")
-    assert "private-check" in {b.name for b in gcs_client(endpoints["gcs"]).list_buckets()}
+def test_an_upload_refused_by_the_bucket_policy_says_who_and_leaves_nothing_servable(
+    clouds: Clouds, repository: tuple[Path, Manifest]
+) -> None:
+    source, manifest = repository
+    bucket = emulators.create_public_bucket(clouds.s3, clouds.admin, "refusing")
+    refused = f"{bucket.arn}/{manifest.prefix}other/config.pbtxt"
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": refused}
+    s3 = clouds.admin.client(clouds.s3)
+    s3.put_bucket_policy(
+        Bucket=bucket.name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    )
+    uploader = as_uploader(bucket)
+    with transfer_progress(disable=True) as progress:
+        with pytest.raises(AccessDeniedError) as raised:
+            publish(uploader, source, manifest, progress)
+        message = str(raised.value)
+        assert f"{uploader.principal.arn} was refused s3:PutObject on {refused}" in message
+        s3.delete_bucket_policy(Bucket=bucket.name)
+        with pytest.raises(UploadVerificationError, match=r"other/config.pbtxt: missing"):
+            verify(bucket, manifest, progress)
+    assert set(bucket.sizes(manifest.prefix)) < {manifest.prefix + p for p in manifest.files}, (
+        "half uploaded, and the verify step refuses to serve it"
+    )
+
+
+def test_the_uploader_holds_the_rendered_upload_rights_and_nothing_more(
+    clouds: Clouds, repository: tuple[Path, Manifest]
+) -> None:
+    source, _ = repository
+    uploader = as_uploader(emulators.create_public_bucket(clouds.s3, clouds.admin, "least"))
+    users = clouds.admin.client(clouds.s3, "iam")
+    name = uploader.principal.arn.rsplit("/", 1)[1]
+    held = users.get_user_policy(UserName=name, PolicyName=iam.STACK_POLICY)["PolicyDocument"]
+    assert held == emulators.uploader_policy(uploader)
+    with pytest.raises(AccessDeniedError, match=r"s3:PutObject on arn:aws:s3:::least/models/x"):
+        uploader.put("models/x", source / "echo/config.pbtxt", "sha", lambda _: None)
+
+
+def test_the_private_bucket_exists_on_the_emulator(clouds: Clouds) -> None:
+    emulators.create_private_bucket(clouds.gcs, "private-check")
+    assert "private-check" in {b.name for b in gcs_client(clouds.gcs).list_buckets()}
     assert os.environ.get("STORAGE_EMULATOR_HOST") is None, "no global emulator env leaks"
