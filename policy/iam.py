@@ -3,8 +3,9 @@
 AWS-managed policies attached to roles are out of scope (AWS writes them); what we write
 is checked: managed policies, inline role/user/group policies and a role's inline
 policies. The one ``Resource: "*"`` allowed is a statement made only of actions AWS
-authorizes on nothing narrower (Describe calls without resource types). GCP has no wildcard in IAM; its equivalent is the basic roles (owner, editor),
-which grant every permission on every resource in the project.
+authorizes on nothing narrower (Describe calls without resource types). GCP has no
+wildcard in IAM; its equivalent is the basic roles (owner, editor), which grant every
+permission on every resource in the project.
 """
 
 from collections.abc import Iterator, Mapping
