@@ -8,12 +8,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.addon_charts import PROMETHEUS_ADAPTER_PORT
+
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
 # Google Cloud load balancer and health-check probes come from these ranges.
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
-# Admission webhooks the control plane calls on nodes (GKE's own rule covers 443 and 10250).
-WEBHOOK_PORTS = ("8443", "9443", "15017")
+# Admission webhooks and aggregated APIs (prometheus-adapter's custom metrics) that the
+# control plane calls on nodes (GKE's own rule covers 443 and 10250).
+WEBHOOK_PORTS = ("8443", "9443", "15017", str(PROMETHEUS_ADAPTER_PORT))
 
 
 @dataclass(frozen=True)

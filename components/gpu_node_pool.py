@@ -6,12 +6,16 @@ NoSchedule`` (only pods that ask for GPUs land there) and the labels
 part uses to pick the TensorRT plans built for that architecture.
 
 - EKS: a managed node group on the AL2023 NVIDIA AMI (driver and container toolkit
-  baked in), IMDSv2-only launch template, spot or on-demand.
+  baked in), IMDSv2-only launch template, spot or on-demand. Its Auto Scaling group
+  carries the Cluster Autoscaler's node-template tags (labels, taint, GPUs), so that the
+  autoscaler can scale it up from zero nodes: with none running, the tags are all it
+  knows of the nodes it would add.
 - GKE: a node pool with ``guest_accelerators`` and GKE-managed driver installation,
   the GKE metadata server, shielded VMs, spot or on-demand, autoscaled over the region.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -20,12 +24,18 @@ import pulumi_gcp as gcp
 
 from components.private_cluster import PrivateCluster, gke_node_config
 from components.public_cluster import PublicCluster, eks_launch_template
+from components.triton_manifests import GPU_RESOURCE, GPU_TAINT
+from components.values import required
 
 ACCELERATOR_LABEL = "hybrid.dev/accelerator"
 COMPUTE_CAPABILITY_LABEL = "hybrid.dev/compute-capability"
 CAPACITY_LABEL = "hybrid.dev/capacity"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
+EKS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
+"""The label by which the Cluster Autoscaler on AWS knows a node has GPUs: until the device
+plugin advertises them it treats the node as not ready yet, instead of adding another."""
+NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 GKE_ZONES_PER_REGION = 3
 """A regional GKE pool spreads over the region's zones (three in every GPU region)."""
 
@@ -99,7 +109,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 "max_size": spec.max_size,
                 "desired_size": spec.desired_size,
             },
-            labels=spec.labels,
+            labels=eks_labels(spec),
             taints=[{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}],
             launch_template=eks_launch_template(name, spec.disk_gib, self),
             update_config={"max_unavailable": 1},
@@ -110,6 +120,17 @@ class GpuNodePool(pulumi.ComponentResource):
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
+        group_name = group.resources.apply(_auto_scaling_group).apply(
+            required("EKS node group's Auto Scaling group")
+        )
+        for key, value in node_template_tags(spec).items():
+            aws.autoscaling.Tag(
+                f"{name}-{_slug(key.removeprefix(NODE_TEMPLATE + '/'))}",
+                autoscaling_group_name=group_name,
+                # A hint for the autoscaler, not a tag the instances need.
+                tag={"key": key, "value": value, "propagate_at_launch": False},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         return group.node_group_name
 
     def _gke(self, name: str, spec: GpuPoolSpec, cluster: PrivateCluster) -> pulumi.Output[str]:
@@ -146,3 +167,27 @@ class GpuNodePool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
         )
         return pool.name
+
+
+def eks_labels(spec: GpuPoolSpec) -> dict[str, str]:
+    return {**spec.labels, EKS_GPU_LABEL: spec.accelerator}
+
+
+def node_template_tags(spec: GpuPoolSpec) -> dict[str, str]:
+    """The Cluster Autoscaler's view of a node the EKS pool would add: its labels, taint
+    and GPUs (``k8s.io/cluster-autoscaler/node-template/...`` ASG tags)."""
+    return {
+        **{f"{NODE_TEMPLATE}/label/{key}": value for key, value in eks_labels(spec).items()},
+        f"{NODE_TEMPLATE}/taint/{GPU_TAINT_KEY}": f"{GPU_TAINT_VALUE}:{GPU_TAINT['effect']}",
+        f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}": str(spec.gpus_per_node),
+    }
+
+
+def _auto_scaling_group(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str | None:
+    groups = resources[0].autoscaling_groups if resources else None
+    return groups[0].name if groups else None
+
+
+def _slug(tag_key: str) -> str:
+    """``label/hybrid.dev/accelerator`` -> ``label-hybrid-dev-accelerator``."""
+    return tag_key.replace("/", "-").replace(".", "-")

@@ -4,6 +4,20 @@ EKS nodes get the NVIDIA device plugin (GKE installs its own with the driver), s
 ``nvidia.com/gpu`` becomes a schedulable resource. Both sites get a DCGM exporter, the
 source of the GPU memory and utilization series the alerts and the dashboard use.
 Both run only on the GPU pools (their accelerator label) and tolerate the pools' taint.
+
+They stay hand-written DaemonSets rather than NVIDIA's Helm charts: the values those charts
+would need (affinity, toleration, GKE's driver mount, the security contexts below) are as
+long as the manifests, the charts' pinned defaults are weaker (dcgm-exporter's keeps every
+capability), and a chart's objects are invisible to the mocks, where these are validated
+against the Kubernetes schema and reviewed by the policies.
+
+Hardening: no service-account token, ``RuntimeDefault`` seccomp and a read-only root
+filesystem for both (a memory-backed ``/tmp`` for the exporter, which NVIDIA's chart notes
+it needs to run read-only). The device plugin needs nothing else. The exporter needs more,
+and only that: on EKS root with ``SYS_ADMIN`` added back after dropping every capability
+(the profiling metrics, ``DCGM_FI_PROF_*``), no privilege escalation; on GKE
+``privileged``, because GKE hands a container only the GPUs allocated to it and the
+exporter must see all of them (seccomp does not apply to privileged containers).
 """
 
 from dataclasses import dataclass
@@ -12,6 +26,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster_addons import AddonReleases
 from components.triton_manifests import ACCELERATOR_LABEL, GPU_TAINT
 from components.triton_monitoring import MONITORING_LABELS
 
@@ -20,6 +35,7 @@ DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
 DCGM_PORT = 9400
 GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
 """Where GKE's driver installer puts the NVIDIA libraries on the node."""
+RUNTIME_DEFAULT_SECCOMP = {"seccompProfile": {"type": "RuntimeDefault"}}
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,8 @@ class GpuPlumbingArgs:
     cloud: Literal["aws", "gcp"]
     provider: k8s.Provider
     monitoring_namespace: str
+    addons: AddonReleases
+    """The exporter's ServiceMonitor waits for the release that serves its CRD."""
     namespace: str = "gpu-monitoring"
 
 
@@ -67,17 +85,21 @@ class GpuPlumbing(pulumi.ComponentResource):
             ),
             (k8s.core.v1.Service, "dcgm-service", dcgm_service(args.namespace)),
             (
-                k8s.apiextensions.CustomResource,
-                "dcgm-service-monitor",
-                dcgm_service_monitor(args.namespace),
-            ),
-            (
                 k8s.networking.v1.NetworkPolicy,
                 "dcgm-ingress",
                 scrape_only_policy(args.namespace, args.monitoring_namespace),
             ),
         ):
             create(kind, role, body, in_namespace)
+        create(
+            k8s.apiextensions.CustomResource,
+            "dcgm-service-monitor",
+            dcgm_service_monitor(args.namespace),
+            pulumi.ResourceOptions.merge(
+                in_namespace,
+                pulumi.ResourceOptions(depends_on=list(args.addons.prometheus_operator)),
+            ),
+        )
         self.register_outputs({"namespace": self.namespace})
 
 
@@ -111,6 +133,7 @@ def device_plugin_daemonset() -> dict[str, Any]:
                 "spec": {
                     "priorityClassName": "system-node-critical",
                     "automountServiceAccountToken": False,
+                    "securityContext": RUNTIME_DEFAULT_SECCOMP,
                     **gpu_nodes_only(),
                     "containers": [
                         {
@@ -118,8 +141,10 @@ def device_plugin_daemonset() -> dict[str, Any]:
                             "image": DEVICE_PLUGIN_IMAGE,
                             # Keep running on a node whose driver is still installing.
                             "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                            # It writes only its socket, into the kubelet's host directory.
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
                             "resources": {
@@ -158,10 +183,12 @@ def dcgm_exporter_daemonset(cloud: str, namespace: str) -> dict[str, Any]:
         {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
     ]
     mounts = [
-        {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True}
+        {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
     ]
     volumes: list[dict[str, Any]] = [
-        {"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}
+        {"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}},
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
     ]
     if cloud == "gcp":
         env += [
@@ -173,12 +200,13 @@ def dcgm_exporter_daemonset(cloud: str, namespace: str) -> dict[str, Any]:
         )
         volumes.append({"name": "nvidia-drivers", "hostPath": {"path": GKE_DRIVER_DIR}})
         # GKE does not hand unallocated GPUs to a container; only a privileged one sees them.
-        security: dict[str, Any] = {"privileged": True}
+        security: dict[str, Any] = {"privileged": True, "readOnlyRootFilesystem": True}
     else:
         # The EKS NVIDIA AMI's container runtime exposes every GPU on request.
         env.append({"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"})
         security = {
             "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
             "runAsUser": 0,
             "runAsNonRoot": False,
@@ -193,6 +221,7 @@ def dcgm_exporter_daemonset(cloud: str, namespace: str) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    "securityContext": RUNTIME_DEFAULT_SECCOMP,
                     **gpu_nodes_only(),
                     "containers": [
                         {

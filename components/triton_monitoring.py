@@ -11,15 +11,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
+from components.addon_charts import KUBE_PROMETHEUS_STACK
 
 QUEUE_METRIC = "triton_queue_time_per_request_us"
 """The custom metric name prometheus-adapter serves and the HPA scales on."""
 FAILURE_RATIO = 0.01
 """Alert when more than 1% of inferences fail over 5 minutes."""
 GPU_MEMORY_RATIO = 0.9
-MONITORING_LABELS = {"release": "kube-prometheus-stack"}
-"""kube-prometheus-stack selects ServiceMonitors and rules by its release label by default."""
+MONITORING_LABELS = {"release": KUBE_PROMETHEUS_STACK.release}
+"""What Prometheus selects ServiceMonitors and PrometheusRules by (kube-prometheus-stack's
+release label, so its own monitors are selected too)."""
 DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 """The label Grafana's dashboard sidecar watches ConfigMaps for."""
 
@@ -35,8 +36,8 @@ def per_request(counter: str, selector: str, window: str, by: str) -> str:
     )
 
 
-def adapter_config() -> str:
-    """prometheus-adapter ``config.yaml``: the per-request queue time as a pods metric.
+def adapter_rule() -> dict[str, Any]:
+    """The prometheus-adapter rule that serves the per-request queue time as a pods metric.
 
     The denominator is clamped rather than filtered so an idle pod reports 0 (and the HPA
     can scale in) instead of reporting nothing.
@@ -47,7 +48,7 @@ def adapter_config() -> str:
         f" / clamp_min(sum by ({group}) (rate(nv_inference_request_success{{{matchers}}}[2m])),"
         " 1e-06)"
     )
-    rule = {
+    return {
         "seriesQuery": 'nv_inference_queue_duration_us{namespace!="",pod!=""}',
         "resources": {
             "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
@@ -55,7 +56,6 @@ def adapter_config() -> str:
         "name": {"matches": "^nv_inference_queue_duration_us$", "as": QUEUE_METRIC},
         "metricsQuery": query,
     }
-    return yaml.safe_dump({"rules": [rule]}, sort_keys=False)
 
 
 def service_monitor_spec(namespace: str, selector: dict[str, str]) -> dict[str, Any]:

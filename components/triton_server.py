@@ -4,9 +4,12 @@ monitoring objects, on the cluster's own Kubernetes provider.
 
 The manifests themselves are pure functions in ``triton_manifests`` and
 ``triton_monitoring``; this component adds the cloud pieces they reference (the ACM
-certificate behind the public NLB's TLS listener) and the ordering between objects.
+certificate behind the public NLB's TLS listener) and the ordering between objects: the
+monitoring objects wait for the release that serves their CRDs and namespace, the HPA for
+the one that serves its metric, and the pods for the node autoscaler.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components import triton_manifests as manifests
 from components import triton_monitoring as monitoring
+from components.cluster_addons import AddonReleases
 from components.triton_manifests import (
     APP,
     NAMESPACE,
@@ -25,6 +29,18 @@ from components.triton_manifests import (
     TLS_SECRET,
     TritonSite,
 )
+
+GPU_NODE_FROM_ZERO_MINUTES = 25
+"""A GPU node where the pool has none: the autoscaler reacts and the cloud finds GPU capacity
+and boots the node (up to 15 min; spot and scarce GPU types take longest), then GKE's driver
+installer runs (up to 10 min; EKS's NVIDIA AMI has the driver baked in) and the device
+plugin registers the GPU."""
+NGC_IMAGE_PULL_MINUTES = 15
+"""The NGC images (tritonserver, tensorrt) are around 10 GB; a fresh node pulls and unpacks
+them in 5 to 15 minutes."""
+JOB_AWAIT_MARGIN_MINUTES = 5
+"""Kubernetes fails a Job at its activeDeadlineSeconds; the await lasts a little longer so
+that its reason (DeadlineExceeded, BackoffLimitExceeded) is what ``pulumi up`` reports."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,8 @@ class PlanBuilds:
     service_account_annotations: pulumi.Input[Mapping[str, str]]
     jobs: Mapping[str, pulumi.Input[dict[str, Any]]]
     """Job manifests (from modelkit) by GPU architecture, e.g. ``sm89``."""
+    deadline_seconds: int
+    """The Jobs' activeDeadlineSeconds: ``pulumi up`` waits for each Job that long, and a bit."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,8 @@ class TritonServerArgs:
     tls: ServingTls
     queue_slo_us: int
     """Alert threshold for the average queue time per request."""
+    addons: AddonReleases
+    """The cluster's add-on releases (empty where the cluster brings its own)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist before pods start: the uploaded repository, its identity, GPU plumbing."""
     plan_builds: PlanBuilds | None = None
@@ -115,9 +135,13 @@ class TritonServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 in_namespace,
                 pulumi.ResourceOptions(
-                    depends_on=[service_account, tls_secret, *args.depends_on],
-                    # Rollouts wait for models to download and load on fresh GPU nodes.
-                    custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
+                    depends_on=[
+                        service_account,
+                        tls_secret,
+                        *args.depends_on,
+                        *args.addons.node_autoscaler,
+                    ],
+                    custom_timeouts=rollout_timeouts(site),
                 ),
             ),
         )
@@ -132,13 +156,16 @@ class TritonServer(pulumi.ComponentResource):
             "hpa",
             manifests.horizontal_pod_autoscaler(site, monitoring.QUEUE_METRIC),
             opts=pulumi.ResourceOptions.merge(
-                in_namespace, pulumi.ResourceOptions(depends_on=[deployment])
+                in_namespace,
+                pulumi.ResourceOptions(depends_on=[deployment, *args.addons.custom_metrics]),
             ),
         )
         resource(k8s.policy.v1.PodDisruptionBudget, "pdb", manifests.pod_disruption_budget(site))
         for role, policy in manifests.network_policies(site).items():
             resource(k8s.networking.v1.NetworkPolicy, f"netpol-{role}", policy)
 
+        # Custom resources of the Prometheus Operator, and objects in its namespace.
+        after_operator = pulumi.ResourceOptions(depends_on=list(args.addons.prometheus_operator))
         monitoring_labels = {**site.labels, **monitoring.MONITORING_LABELS}
         for role, kind, spec in (
             (
@@ -158,22 +185,16 @@ class TritonServer(pulumi.ComponentResource):
                 "metadata": manifests.metadata(APP, site, labels=monitoring_labels),
                 "spec": spec,
             }
-            resource(k8s.apiextensions.CustomResource, role, custom)
-        # Both live where the monitoring stack runs (a documented prerequisite).
-        in_monitoring = {"namespace": site.monitoring_namespace}
-        adapter = {
-            "metadata": {
-                "name": "prometheus-adapter-triton",
-                **in_monitoring,
-                "labels": site.labels,
-            },
-            "data": {"config.yaml": monitoring.adapter_config()},
-        }
-        resource(k8s.core.v1.ConfigMap, "adapter-rules", adapter, opts=k8s_opts)
+            resource(
+                k8s.apiextensions.CustomResource,
+                role,
+                custom,
+                opts=pulumi.ResourceOptions.merge(in_namespace, after_operator),
+            )
         dashboard = {
             "metadata": {
                 "name": f"triton-{site.site}-dashboard",
-                **in_monitoring,
+                "namespace": site.monitoring_namespace,
                 "labels": {**site.labels, **monitoring.DASHBOARD_LABELS},
             },
             "data": {
@@ -182,17 +203,31 @@ class TritonServer(pulumi.ComponentResource):
                 )
             },
         }
-        resource(k8s.core.v1.ConfigMap, "dashboard", dashboard, opts=k8s_opts)
+        resource(
+            k8s.core.v1.ConfigMap,
+            "dashboard",
+            dashboard,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, after_operator),
+        )
         if args.plan_builds is not None:
-            self._plan_builds(name, args.plan_builds, in_namespace)
+            self._plan_builds(name, args.plan_builds, in_namespace, args.addons)
         self.namespace = NAMESPACE
         self.endpoint = load_balancer.status.apply(_address)
         self.register_outputs({"namespace": self.namespace, "endpoint": self.endpoint})
 
     def _plan_builds(
-        self, name: str, builds: PlanBuilds, in_namespace: pulumi.ResourceOptions
+        self,
+        name: str,
+        builds: PlanBuilds,
+        in_namespace: pulumi.ResourceOptions,
+        addons: AddonReleases,
     ) -> None:
-        """The builder's service account and one Job per GPU architecture of the site."""
+        """The builder's service account and one Job per GPU architecture of the site.
+
+        Each Job's pod may wait for its pool to scale up from zero (prod's spot pools start
+        there), so the Jobs wait for the node autoscaler and ``pulumi up`` waits for them
+        as long as their deadline allows.
+        """
         account = k8s.core.v1.ServiceAccount(
             f"{name}-plan-builder",
             metadata={
@@ -202,8 +237,13 @@ class TritonServer(pulumi.ComponentResource):
             },
             opts=in_namespace,
         )
+        minutes = math.ceil(builds.deadline_seconds / 60) + JOB_AWAIT_MARGIN_MINUTES
         after_account = pulumi.ResourceOptions.merge(
-            in_namespace, pulumi.ResourceOptions(depends_on=[account])
+            in_namespace,
+            pulumi.ResourceOptions(
+                depends_on=[account, *addons.node_autoscaler],
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m"),
+            ),
         )
         for arch, job in builds.jobs.items():
             manifest = pulumi.Output.from_input(job)
@@ -227,6 +267,22 @@ class TritonServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return manifests.nlb_annotations(certificate.arn)
+
+
+def rollout_timeouts(site: TritonSite) -> pulumi.CustomTimeouts:
+    """How long ``pulumi up`` waits for the Deployment.
+
+    Its first pods start together, each maybe on a GPU node from zero that pulls the Triton
+    image, then within its startup-probe budget downloads and loads the models. An update
+    replaces pods one at a time; after the first, each reuses a node that has the image
+    (a new repository prefix only changes an argument) and costs its startup budget.
+    """
+    probe_seconds = manifests.startup_failure_threshold(site) * manifests.STARTUP_PERIOD_SECONDS
+    startup = math.ceil(probe_seconds / 60)
+    first = GPU_NODE_FROM_ZERO_MINUTES + NGC_IMAGE_PULL_MINUTES + startup
+    return pulumi.CustomTimeouts(
+        create=f"{first}m", update=f"{first + (site.max_replicas - 1) * startup}m"
+    )
 
 
 def _address(status: Any) -> str:

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws_network import AwsNetwork, AwsNetworkArgs
+from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
@@ -148,6 +149,29 @@ private_gpu_pools = [
     for pool in private.gpu_pools
 ]
 
+# What the stack's own objects need on each cluster, unless the cluster already runs it ----
+
+
+def cluster_addons(
+    site: str, cluster: PublicCluster | PrivateCluster, pools: list[GpuNodePool]
+) -> ClusterAddons:
+    return ClusterAddons(
+        f"{site}-addons",
+        ClusterAddonsArgs(
+            cluster=cluster,
+            monitoring_namespace=config.serving.monitoring_namespace,
+            kube_prometheus_stack=config.addons.kube_prometheus_stack,
+            prometheus_adapter=config.addons.prometheus_adapter,
+            cluster_autoscaler=config.addons.cluster_autoscaler,
+            node_pools=pools,
+        ),
+        on_aws if isinstance(cluster, PublicCluster) else on_gcp,
+    )
+
+
+public_addons = cluster_addons("public", public_cluster, public_gpu_pools)
+private_addons = cluster_addons("private", private_cluster, private_gpu_pools)
+
 # Model buckets and the serving PKI ----------------------------------------------------------
 public_bucket = EncryptedBucket(
     "public-models",
@@ -178,8 +202,8 @@ pki = ServingPki("serving-pki", ServingPkiArgs())
 served = serve(
     config,
     repositories,
-    public=SiteFoundation(public_cluster, public_bucket, on_aws),
-    private=SiteFoundation(private_cluster, private_bucket, on_gcp),
+    public=SiteFoundation(public_cluster, public_bucket, on_aws, public_addons.releases),
+    private=SiteFoundation(private_cluster, private_bucket, on_gcp, private_addons.releases),
     pki=pki,
 )
 

@@ -78,6 +78,8 @@ class MockedResource:
     """The physical ID the mocks gave it ("" for components and in preview)."""
     dependencies: tuple[str, ...] = ()
     """URNs it depends on: explicit ``depends_on`` plus the resources its inputs came from."""
+    timeouts: dict[str, str] = field(default_factory=dict)
+    """Its ``custom_timeouts`` (``create``, ``update``, ``delete``), where set."""
 
 
 @dataclass
@@ -234,6 +236,11 @@ class _RecordingMonitor(MockMonitor):
                 secret_inputs=secret,
                 id=response.id,
                 dependencies=tuple(request.dependencies),
+                timeouts={
+                    operation: getattr(request.customTimeouts, operation)
+                    for operation in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, operation)
+                },
             )
         )
         return response
@@ -589,6 +596,12 @@ def _eks_node_group(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any])
         "status": "ACTIVE",
         "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{mocks.hex('asg', name)}"}]}],
     }
+
+
+@_fabricates("aws:autoscaling/tag:Tag")
+def _autoscaling_tag(mocks: _FabricatingMocks, name: str, inputs: dict[str, Any]) -> tuple:
+    """The provider's ID: the Auto Scaling group and the tag key."""
+    return f"{inputs['autoscalingGroupName']},{inputs['tag']['key']}", {}
 
 
 @_fabricates(

@@ -2,9 +2,10 @@
 
 Per site: the rendered repository uploaded under its immutable prefix, a read-only bucket
 identity bound to Triton's service account, GPU plumbing, TensorRT build Jobs when enabled,
-and the Triton server itself. Kept apart from ``__main__`` so that each composition reads
-on its own; ``__main__`` calls ``site_repository`` early (the GCS bucket's lifecycle rule
-needs the served hash) and ``serve`` once clusters, buckets and PKI exist.
+and the Triton server itself, each waiting for the cluster add-on releases it needs. Kept
+apart from ``__main__`` so that each composition reads on its own; ``__main__`` calls
+``site_repository`` early (the GCS bucket's lifecycle rule needs the served hash) and
+``serve`` once clusters, add-ons, buckets and PKI exist.
 """
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 import pulumi
 
+from components.cluster_addons import AddonReleases
 from components.encrypted_bucket import EncryptedBucket
 from components.gpu_plumbing import GpuPlumbing, GpuPlumbingArgs
 from components.model_bucket_access import (
@@ -40,7 +42,7 @@ from modelkit.errors import ModelkitError
 from modelkit.manifest import Manifest
 from modelkit.onnx2tensorrt import plan_filename
 from modelkit.placement import site_models
-from modelkit.tensorrt_job import ENCODER, encoder_profile, plan_build_job
+from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, encoder_profile, plan_build_job
 
 Site = Literal["public", "private"]
 TRITON = KubernetesSubject(NAMESPACE, SERVICE_ACCOUNT)
@@ -83,6 +85,7 @@ class SiteFoundation:
     cluster: PublicCluster | PrivateCluster
     bucket: EncryptedBucket
     options: pulumi.ResourceOptions
+    addons: AddonReleases
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def serve(
                 cloud=cloud,
                 provider=foundation.cluster.provider,
                 monitoring_namespace=config.serving.monitoring_namespace,
+                addons=foundation.addons,
             ),
         )
         server = TritonServer(
@@ -141,6 +145,7 @@ def serve(
                     server_key_pem=pki.server_key_pem[site],
                 ),
                 queue_slo_us=config.serving.queue_slo_ms * 1000,
+                addons=foundation.addons,
                 depends_on=[upload, reader, gpu],
                 plan_builds=_plan_builds(config, site, foundation, upload, repository.manifest),
             ),
@@ -214,7 +219,9 @@ def _plan_builds(
         )
 
     jobs = {f"sm{gpu.sm}": job(gpu) for _, gpu in sorted(missing.items())}
-    return PlanBuilds(service_account_annotations=writer.annotations, jobs=jobs)
+    return PlanBuilds(
+        service_account_annotations=writer.annotations, jobs=jobs, deadline_seconds=DEADLINE_SECONDS
+    )
 
 
 def _bucket_access(

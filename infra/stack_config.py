@@ -148,6 +148,18 @@ class ServingConfig:
 
 
 @dataclass(frozen=True)
+class AddonsConfig:
+    """The cluster add-ons the stack installs; switch one off where a cluster already runs it."""
+
+    kube_prometheus_stack: bool = True
+    """Prometheus Operator (and its CRDs), Prometheus, Grafana, kube-state-metrics."""
+    prometheus_adapter: bool = True
+    """Serves the HPA's queue-time-per-request metric."""
+    cluster_autoscaler: bool = True
+    """Scales the EKS node groups (GKE's node pools scale by themselves)."""
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     public: PublicSiteConfig
@@ -165,6 +177,7 @@ class StackConfig:
     gpu_budget_usd_per_month: int = 5000
     """Monthly GPU spend the policy cost guard warns above (at max scale)."""
     serving: ServingConfig = field(default_factory=ServingConfig)
+    addons: AddonsConfig = field(default_factory=AddonsConfig)
 
     def models_on(self, site: str) -> tuple[str, ...]:
         return tuple(name for name, sites in self.models.items() if site in sites)
@@ -249,6 +262,11 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         log_retention_days=reader.integer("hybrid:logRetentionDays"),
         gpu_budget_usd_per_month=reader.integer("hybrid:gpuBudgetUsdPerMonth"),
         serving=_serving(reader),
+        addons=AddonsConfig(
+            kube_prometheus_stack=reader.boolean("hybrid:installKubePrometheusStack"),
+            prometheus_adapter=reader.boolean("hybrid:installPrometheusAdapter"),
+            cluster_autoscaler=reader.boolean("hybrid:installClusterAutoscaler"),
+        ),
     )
     _check_sites(reader, config)
     _check_networks(reader, config)

@@ -27,6 +27,12 @@ ENCODER = "minilm_encoder"
 AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
 GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim"
 CAPABILITY_LABEL = "hybrid.dev/compute-capability"
+DEADLINE_SECONDS = 60 * 60
+"""The Job's activeDeadlineSeconds, sized for a pool that starts at zero nodes: the
+autoscaler adds a GPU node (up to 15 min when GPU capacity is short), GKE installs its
+driver (up to 10 min; EKS's NVIDIA AMI has it), the node pulls the ~10 GB TensorRT image
+(up to 15 min), and trtexec builds the encoder (a few minutes, at most three tries with
+``backoffLimit: 2``): about 50 minutes at worst."""
 _WORK = "/work"
 
 
@@ -106,14 +112,20 @@ def plan_build_job(
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "backoffLimit": 2,
-            "activeDeadlineSeconds": 3600,
-            "ttlSecondsAfterFinished": 86400,
+            "activeDeadlineSeconds": DEADLINE_SECONDS,
+            # No ttlSecondsAfterFinished: Pulumi owns the Job. Deleted behind its back, the
+            # Job would be created (and the plan built) again by the next `pulumi up`; it
+            # goes away when the rendered repository holds the plan and the program drops it.
             "template": {
                 "metadata": {"labels": dict(labels)},
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
-                    "automountServiceAccountToken": True,  # cloud identity (IRSA / GKE WI)
+                    # The Job never calls the Kubernetes API. Its cloud identity needs no
+                    # API token either: on EKS the pod identity webhook adds its own projected
+                    # token (audience sts.amazonaws.com) for IRSA, and on GKE the metadata
+                    # server hands out the Workload Identity credentials.
+                    "automountServiceAccountToken": False,
                     "nodeSelector": {CAPABILITY_LABEL: gpu.compute_capability},
                     "tolerations": [
                         {

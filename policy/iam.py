@@ -2,8 +2,10 @@
 
 AWS-managed policies attached to roles are out of scope (AWS writes them); what we write
 is checked: managed policies, inline role/user/group policies and a role's inline
-policies. GCP has no wildcard in IAM; its equivalent is the basic roles (owner, editor),
-which grant every permission on every resource in the project.
+policies. The one ``Resource: "*"`` allowed is a statement made only of actions AWS
+authorizes on nothing narrower (Describe calls without resource types). GCP has no
+wildcard in IAM; its equivalent is the basic roles (owner, editor), which grant every
+permission on every resource in the project.
 """
 
 from collections.abc import Iterator, Mapping
@@ -23,6 +25,20 @@ GCP_PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 GCP_PROJECT_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 
 WILDCARDS = ("*", "*:*")
+STAR_ONLY_ACTIONS = frozenset(
+    {
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeLaunchConfigurations",
+        "autoscaling:DescribeScalingActivities",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:GetInstanceTypesFromInstanceRequirements",
+    }
+)
+"""Read-only actions the Service Authorization Reference lists with no resource type: a
+policy can grant them only on ``*`` (the Cluster Autoscaler needs these)."""
 BASIC_ROLES = ("roles/owner", "roles/editor")
 
 
@@ -37,7 +53,9 @@ def wildcard_grants(document: Any) -> list[str]:
             found.append(f"statement {label} allows Action '*'")
         if get(statement, "NotAction") is not None:
             found.append(f"statement {label} allows everything but NotAction")
-        if any(str(r) == "*" for r in items(get(statement, "Resource"))):
+        actions = {str(a) for a in items(get(statement, "Action"))}
+        star_only = bool(actions) and actions <= STAR_ONLY_ACTIONS
+        if any(str(r) == "*" for r in items(get(statement, "Resource"))) and not star_only:
             found.append(f"statement {label} allows Resource '*'")
         if get(statement, "NotResource") is not None:
             found.append(f"statement {label} allows every resource but NotResource")

@@ -6,10 +6,10 @@ import json
 import math
 
 import pytest
-import yaml
 
 from components import triton_manifests as m
 from components.triton_monitoring import QUEUE_METRIC
+from components.triton_server import GPU_NODE_FROM_ZERO_MINUTES, NGC_IMAGE_PULL_MINUTES
 from infra.stack_config import SITES, load_stack_config
 from modelkit.placement import site_models
 from tests.components.serving_support import (
@@ -102,6 +102,20 @@ def test_probes_and_startup_budget_follow_the_repository_size(stack, site):
     assert startup["httpGet"]["path"] == "/v2/health/ready"
     assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert triton["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+@pytest.mark.parametrize("stack, site", CASES)
+def test_pulumi_waits_for_a_rollout_that_needs_gpu_nodes_from_zero(stack, site):
+    ev = evaluation(stack)
+    startup = container(ev, site)["startupProbe"]
+    startup_minutes = math.ceil(startup["failureThreshold"] * startup["periodSeconds"] / 60)
+    (deployment,) = [r for r in on_site(ev, site) if r.type == "kubernetes:apps/v1:Deployment"]
+    create, update = (int(deployment.timeouts[k].removesuffix("m")) for k in ("create", "update"))
+    # A GPU node from zero, the Triton image, then the models within the startup budget ...
+    first = GPU_NODE_FROM_ZERO_MINUTES + NGC_IMAGE_PULL_MINUTES + startup_minutes
+    assert create == first >= 40
+    # ... and one more startup for each further pod an update replaces.
+    assert update == first + (load_stack_config(stack).serving.max_replicas - 1) * startup_minutes
 
 
 @pytest.mark.parametrize("stack, site", CASES)
@@ -214,9 +228,8 @@ def test_hpa_scales_on_queue_time_per_request(stack, site):
     assert 0 < int(metric["pods"]["target"]["averageValue"]) < serving.queue_slo_ms * 1000
     assert {"scaleUp", "scaleDown"} <= set(hpa["spec"]["behavior"])
 
-    adapter = k8s_object(ev, site, "ConfigMap", "prometheus-adapter-triton")
-    assert adapter["metadata"]["namespace"] == serving.monitoring_namespace
-    (rule,) = yaml.safe_load(adapter["data"]["config.yaml"])["rules"]
+    (adapter,) = [r for r in on_site(ev, site) if r.inputs.get("chart") == "prometheus-adapter"]
+    (rule,) = adapter.inputs["values"]["rules"]["custom"]
     assert rule["name"]["as"] == QUEUE_METRIC
     numerator, denominator = rule["metricsQuery"].split(" / ", 1)
     assert "rate(nv_inference_queue_duration_us{" in numerator
@@ -299,26 +312,6 @@ def test_dashboard_shows_triton_and_dcgm_panels(stack, site):
     assert any("nv_inference_queue_duration_us" in e for e in exprs)
     assert any("DCGM_FI_DEV_GPU_UTIL" in e for e in exprs)
     assert any("DCGM_FI_DEV_FB_USED" in e for e in exprs)
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_device_plugin_on_eks_only_and_dcgm_exporter_on_both_sites(stack):
-    ev = evaluation(stack)
-    daemonsets = {
-        site: {
-            o["metadata"]["name"] for o in kubernetes_objects(ev, site) if o["kind"] == "DaemonSet"
-        }
-        for site in SITES
-    }
-    assert daemonsets == {
-        "public": {"nvidia-device-plugin", "dcgm-exporter"},
-        "private": {"dcgm-exporter"},
-    }
-    for site in SITES:
-        exporter = k8s_object(ev, site, "DaemonSet", "dcgm-exporter")["spec"]["template"]["spec"]
-        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in exporter[
-            "tolerations"
-        ]
 
 
 @pytest.mark.parametrize("stack", STACKS)

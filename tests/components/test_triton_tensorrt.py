@@ -7,10 +7,11 @@ import json
 import pytest
 
 from components.triton_manifests import PLAN_BUILDER
+from components.triton_server import GPU_NODE_FROM_ZERO_MINUTES, NGC_IMAGE_PULL_MINUTES
 from infra.offline import evaluate_stack
 from infra.stack_config import SITES, load_stack_config
 from modelkit.manifest import Manifest
-from modelkit.tensorrt_job import CAPABILITY_LABEL
+from modelkit.tensorrt_job import CAPABILITY_LABEL, DEADLINE_SECONDS
 from tests.components.serving_support import (
     container,
     copy_repos,
@@ -63,6 +64,24 @@ def test_one_job_per_gpu_architecture_runs_on_that_pool_and_writes_next_to_the_o
         assert build["image"] == f"nvcr.io/nvidia/tensorrt:{config.serving.triton_image_tag}-py3"
         assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
     assert not capabilities, f"no Job for {capabilities}"
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_pulumi_waits_for_a_build_on_a_pool_from_zero_and_lets_kubernetes_fail_it(site):
+    ev = evaluation(STACK)
+    for name, job in jobs(ev, site).items():
+        spec = job["spec"]
+        assert spec["activeDeadlineSeconds"] == DEADLINE_SECONDS
+        resource = next(r for r in ev.of_type("kubernetes:batch/v1:Job") if r.inputs is job)
+        create = int(resource.timeouts["create"].removesuffix("m"))
+        # Longer than the Job's own deadline, so Kubernetes reports why it failed.
+        assert DEADLINE_SECONDS / 60 < create <= DEADLINE_SECONDS / 60 + 10, name
+        # The deadline covers a GPU node from zero and the image, and three tries of a build.
+        assert DEADLINE_SECONDS / 60 >= GPU_NODE_FROM_ZERO_MINUTES + NGC_IMAGE_PULL_MINUTES + 15
+        # Pulumi owns the Job: nothing deletes it behind its back.
+        assert "ttlSecondsAfterFinished" not in spec
+        # The cloud identity comes from its own projected token or the metadata server.
+        assert spec["template"]["spec"]["automountServiceAccountToken"] is False
 
 
 def test_the_public_builder_may_create_plans_under_the_served_prefix_only():

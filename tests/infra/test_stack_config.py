@@ -5,7 +5,13 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.stack_config import ConfigError, load_stack_config, parse_stack_config, read_stack_file
+from infra.stack_config import (
+    AddonsConfig,
+    ConfigError,
+    load_stack_config,
+    parse_stack_config,
+    read_stack_file,
+)
 
 
 def _dev(**changes: Any) -> dict[str, Any]:
@@ -168,6 +174,11 @@ BAD_CONFIGS = {
         "hybrid:deletionProtecton",
         None,  # the message lists every known key; checked separately below
     ),
+    "addon-switch-not-a-boolean": (
+        _dev(installClusterAutoscaler="maybe"),
+        "hybrid:installClusterAutoscaler",
+        "must be true or false, got 'maybe'",
+    ),
     "asn-not-a-number": (
         _dev(awsAsn="sixty-four"),
         "hybrid:awsAsn",
@@ -222,6 +233,17 @@ def test_committed_stacks_are_valid(stack: str) -> None:
     config = load_stack_config(stack)
     assert config.public.gpu_pools and config.private.gpu_pools
     assert config.deletion_protection is (stack == "prod")
+
+
+def test_every_addon_is_installed_unless_switched_off() -> None:
+    for stack in ("dev", "staging", "prod"):
+        assert load_stack_config(stack).addons == AddonsConfig()
+    assert AddonsConfig() == AddonsConfig(True, True, True)
+    # The engine passes booleans as text.
+    raw = _dev(installKubePrometheusStack="false", installPrometheusAdapter="false")
+    assert parse_stack_config("dev", raw).addons == AddonsConfig(
+        kube_prometheus_stack=False, prometheus_adapter=False, cluster_autoscaler=True
+    )
 
 
 def test_the_engine_reader_turns_problems_into_a_plain_run_error() -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+from infra.offline import MockedResource
 from policy.iam import IAM_NO_WILDCARDS
 from tests.policy.builders import messages, resource
 
@@ -89,3 +90,30 @@ def test_wildcards_fail() -> None:
         "Project IAM grant 'owners': roles/owner is a basic role (every permission on every "
         "resource); grant a predefined or custom role instead",
     ]
+
+
+DESCRIBE = {
+    "Sid": "DescribeScalingGroups",
+    "Effect": "Allow",
+    "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstanceTypes"],
+    "Resource": "*",
+}
+
+
+def test_describe_calls_without_resource_types_may_use_resource_star() -> None:
+    policy = {"Statement": [DESCRIBE]}
+    assert messages(IAM_NO_WILDCARDS, _role_policy("reads", policy)) == []
+
+
+def test_one_scopable_action_among_them_needs_its_arns() -> None:
+    widened = {**DESCRIBE, "Action": [*DESCRIBE["Action"], "autoscaling:SetDesiredCapacity"]}
+    assert messages(IAM_NO_WILDCARDS, _role_policy("scales", {"Statement": [widened]})) == [
+        "IAM policy 'scales': statement DescribeScalingGroups allows Resource '*'; "
+        "name the actions and ARNs it needs"
+    ]
+
+
+def _role_policy(name: str, document: dict) -> MockedResource:
+    return resource(
+        "aws:iam/rolePolicy:RolePolicy", name, {"role": "r", "policy": json.dumps(document)}
+    )

@@ -115,6 +115,11 @@ CASES: dict[str, tuple[tuple[str, str], Mutation, str]] = {
         _policy_document(lambda d: d["Statement"][0].update(Resource="*")),
         "iam-no-wildcards",
     ),
+    "cluster autoscaler may resize any Auto Scaling group": (
+        ("aws:iam/rolePolicy:RolePolicy", "public-addons-cluster-autoscaler"),
+        _policy_document(lambda d: d["Statement"][0]["Action"].extend(d["Statement"][2]["Action"])),
+        "iam-no-wildcards",
+    ),
     "basic role for the GKE nodes": (
         ("gcp:projects/iAMMember:IAMMember", "private-nodes-artifactregistry.reader"),
         lambda i: {**i, "role": "roles/editor"},
