@@ -46,7 +46,7 @@ ADMIN = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-"""AdministratorAccess: what the deploying principal, or an intruder in its own account, holds."""
+"""AdministratorAccess: the deploying principal's, and an intruder's in its own account."""
 
 Decide = Callable[[], Decision]
 
@@ -286,10 +286,13 @@ class _AwsSite:
             False,
             self.s3(me, mine, "s3:PutObject", self.object(config)),
         )
-        plain = self.s3(
-            me, mine, "s3:GetObject", self.object(weights), **{"aws:SecureTransport": False}
-        )
-        yield case(f"GetObject {weights} over plain HTTP", "LocalizePath", False, plain)
+        for name, function, action, resource, context in (
+            ("HeadBucket", "CheckClient", list_, bucket, {}),
+            ("ListObjectsV2", "IsDirectory", list_, bucket, {"s3:prefix": self.prefix}),
+            (f"GetObject {weights}", "LocalizePath", "s3:GetObject", self.object(weights), {}),
+        ):
+            plain = self.s3(me, mine, action, resource, **context, **{"aws:SecureTransport": False})
+            yield case(f"{name} over plain HTTP", function, False, plain)
         yield case(
             "kms:Decrypt called directly, not via S3",
             "-",

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 
 class UnsupportedPolicy(ValueError):
-    """A policy uses an element, operator, principal or role the evaluator does not implement.
+    """A policy uses an element, operator, principal or role the evaluators do not implement,
+    or a client command sends something the catalog does not model.
 
     Raised instead of guessing: a silent allow or deny would make the check worthless.
     """
