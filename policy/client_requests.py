@@ -72,7 +72,9 @@ class ClientRequest:
 
 
 def client_requests(evaluation: StackEvaluation) -> list[ClientRequest]:
-    """The catalog for both sites of ``evaluation``."""
+    """The catalog for both sites of ``evaluation`` (a full one: a preview knows no ARNs)."""
+    if evaluation.preview:
+        raise ValueError(f"stack {evaluation.stack}: a preview's IAM documents are unknown")
     return [*_AwsSite.read(evaluation).requests(), *_GcpSite.read(evaluation).requests()]
 
 

@@ -120,3 +120,8 @@ def test_a_missing_identity_is_reported_not_raised() -> None:
     assert access_violations(without) == [
         f"stack dev: the stack has no IRSA role for {NAMESPACE}/{SERVICE_ACCOUNT}"
     ]
+
+
+def test_a_preview_is_refused_not_judged() -> None:
+    with pytest.raises(ValueError, match="preview"):
+        access_violations(dataclasses.replace(evaluated("dev"), preview=True))
