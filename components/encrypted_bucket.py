@@ -106,10 +106,6 @@ class EncryptedBucket(pulumi.ComponentResource):
         # S3 server access logging only delivers to a target encrypted with SSE-S3
         # (SSE-KMS targets are not supported), so the log bucket uses AES256.
         log_block, _ = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
-        log_delivery = pulumi.Output.all(log_bucket.arn, aws_account(self)).apply(
-            lambda values: s3_log_delivery_statements(values[0], values[1].account_id)
-        )
-        self._s3_policy(f"{name}-logs", log_bucket, log_delivery, log_block)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-logs-lifecycle",
             bucket=log_bucket.id,
@@ -129,6 +125,13 @@ class EncryptedBucket(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket", force_destroy=not args.deletion_protection, opts=protected
         )
+        log_prefix = f"{name}/"
+        log_delivery = pulumi.Output.all(log_bucket.arn, bucket.arn, aws_account(self)).apply(
+            lambda values: s3_log_delivery_statements(
+                values[0], log_prefix, values[1], values[2].account_id
+            )
+        )
+        self._s3_policy(f"{name}-logs", log_bucket, log_delivery, log_block)
         block, default_encryption = self._s3_baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
@@ -140,7 +143,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             f"{name}-access-logs",
             bucket=bucket.id,
             target_bucket=log_bucket.id,
-            target_prefix=f"{name}/",
+            target_prefix=log_prefix,
             opts=child,
         )
         self.bucket_name = bucket.bucket

@@ -2,10 +2,13 @@
 
 Triton reads and nothing else: on AWS an IRSA role that only the Triton service account of
 that cluster's OIDC issuer can assume, allowed ``s3:GetObject`` under ``repo/``,
-``s3:ListBucket`` with a ``repo/`` prefix condition and ``kms:Decrypt`` on the bucket's
-CMK through S3; on GCP a service account that only that KSA can impersonate (Workload
-Identity) with ``roles/storage.objectViewer`` on the model bucket. CMEK decryption on GCS
-happens through the storage service agent, which the bucket already holds on its key.
+``s3:ListBucket`` with a ``repo/`` prefix condition (plus HeadBucket, which carries no
+prefix) and ``kms:Decrypt`` on the bucket's CMK through S3; on GCP a service account that
+only that KSA can impersonate (Workload Identity) with ``roles/storage.objectViewer`` and
+``roles/storage.legacyBucketReader`` (for the bucket metadata Triton reads first) on the
+model bucket. CMEK decryption on GCS happens through the storage service agent, which the
+bucket already holds on its key. ``policy.client_requests`` judges these on the requests
+Triton really sends.
 
 The TensorRT builder additionally writes ``*.plan`` files, and only under the prefix being
 served, so it cannot touch a model file or an older version.
@@ -79,6 +82,8 @@ class AwsModelBucketAccess(pulumi.ComponentResource):
                 args.region,
                 read_prefix=args.read_prefix,
                 write_prefix=args.write_prefix,
+                # Triton (the read-only identity) probes the bucket; the plan builder never does.
+                head_bucket=args.write_prefix is None,
             )
             return json.dumps(document)
 
@@ -103,7 +108,7 @@ class GcpModelBucketAccessArgs:
 
 
 class GcpModelBucketAccess(pulumi.ComponentResource):
-    """A Google service account for one KSA (Workload Identity), viewer of the model bucket."""
+    """A Google service account for one KSA (Workload Identity), reader of the model bucket."""
 
     email: pulumi.Output[str]
     annotations: pulumi.Output[dict[str, str]]
@@ -140,14 +145,27 @@ class GcpModelBucketAccess(pulumi.ComponentResource):
             member=member,
             opts=child,
         )
-        if args.write_prefix is not None:
+        if args.write_prefix is None:
+            # Triton's GCS filesystem reads the bucket's metadata before anything else, and
+            # objectViewer lacks storage.buckets.get: legacyBucketReader is the smallest
+            # predefined role that adds it. The plan builder's gcloud copies never need it.
+            gcp.storage.BucketIAMMember(
+                f"{name}-bucket-reader",
+                bucket=args.bucket_name,
+                role="roles/storage.legacyBucketReader",
+                member=member,
+                opts=child,
+            )
+        else:
             gcp.storage.BucketIAMMember(
                 f"{name}-plan-writer",
                 bucket=args.bucket_name,
                 role="roles/storage.objectCreator",
                 member=member,
                 condition=pulumi.Output.from_input(args.bucket_name).apply(
-                    lambda bucket: gcs_plan_condition(bucket, str(args.write_prefix))
+                    lambda bucket: gcp.storage.BucketIAMMemberConditionArgs(
+                        **gcs_plan_condition(bucket, str(args.write_prefix))
+                    )
                 ),
                 opts=child,
             )

@@ -9,6 +9,7 @@ from typing import Any
 
 PLAN_SUFFIX = ".plan"
 """TensorRT plans are the only objects a cluster may write into a model bucket."""
+
 REPO_ROOT = "repo/"
 """Every repository version lives under ``repo/<content_hash>/``; nothing else is in the bucket."""
 
@@ -22,13 +23,16 @@ def s3_access_policy(
     *,
     read_prefix: str,
     write_prefix: str | None = None,
+    head_bucket: bool = True,
 ) -> Document:
     """Read objects under ``read_prefix``; optionally create ``*.plan`` under ``write_prefix``.
 
-    Triton's S3 client sends HeadBucket before its listings and reads. S3 authorises it as
-    ``s3:ListBucket`` with no ``s3:prefix`` in the request, so the prefix condition must hold
-    when the key is absent (``IfExists``); a listing without a prefix passes with it, which
-    shows no more than the keys under ``repo/``, the only ones the bucket holds.
+    ``head_bucket``: Triton's S3 filesystem calls HeadBucket before it lists or reads
+    anything. S3 authorizes HeadBucket as ``s3:ListBucket`` with no ``s3:prefix`` at all, so
+    the prefix-scoped listing never matches it; it needs its own statement, conditioned on
+    the prefix being absent. S3 cannot tell that request from a listing without a prefix,
+    so it also lets the holder list key names bucket-wide (names only: reads stay scoped).
+    The plan builder's ``aws s3 cp`` never calls HeadBucket and goes without.
     """
     via_s3 = _via_s3(region)
     statements: list[dict[str, Any]] = [
@@ -43,7 +47,7 @@ def s3_access_policy(
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
             "Resource": [bucket_arn],
-            "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{read_prefix}*"]}},
+            "Condition": {"StringLike": {"s3:prefix": [f"{read_prefix}*"]}},
         },
         {
             "Sid": "DecryptModelRepository",
@@ -53,6 +57,16 @@ def s3_access_policy(
             "Condition": via_s3,
         },
     ]
+    if head_bucket:
+        statements.append(
+            {
+                "Sid": "HeadModelBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [bucket_arn],
+                "Condition": {"Null": {"s3:prefix": "true"}},
+            }
+        )
     if write_prefix is not None:
         statements += [
             {
@@ -124,11 +138,18 @@ def s3_bucket_policy(bucket_arn: str, statements: list[dict[str, Any]]) -> Docum
 
 
 def s3_encrypted_uploads_statements(bucket_arn: str, key_arn: str) -> list[dict[str, Any]]:
-    """Refuse uploads that ask for anything but SSE-KMS under this bucket's key.
+    """Refuse uploads that ask for any encryption but SSE-KMS under this bucket's key.
 
-    Uploads that name no encryption get the bucket default (the same key), so every
-    object ends up under the CMK without breaking clients that rely on the default.
+    An upload that names no encryption gets the bucket default, this same key: the plan
+    Job's plain ``aws s3 cp`` does that, the stack's own uploads name the key explicitly,
+    and both are accepted. So each Deny applies only where its header is present
+    (``Null ... false``): an ``...IfExists`` operator would be true when the header is
+    absent and refuse exactly the uploads that rely on the default.
     """
+    sse, key_id = (
+        "s3:x-amz-server-side-encryption",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    )
     return [
         {
             "Sid": "DenyOtherEncryption",
@@ -136,9 +157,7 @@ def s3_encrypted_uploads_statements(bucket_arn: str, key_arn: str) -> list[dict[
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": f"{bucket_arn}/*",
-            "Condition": {
-                "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
-            },
+            "Condition": {"StringNotEquals": {sse: "aws:kms"}, "Null": {sse: "false"}},
         },
         {
             # Naming aws:kms without a key ID would select the AWS managed key.
@@ -147,37 +166,37 @@ def s3_encrypted_uploads_statements(bucket_arn: str, key_arn: str) -> list[dict[
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": f"{bucket_arn}/*",
-            "Condition": {
-                "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
-                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
-            },
+            "Condition": {"StringEquals": {sse: "aws:kms"}, "Null": {key_id: "true"}},
         },
         {
+            # S3 compares the header as sent: writers name the key by its ARN.
             "Sid": "DenyOtherKmsKeys",
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": f"{bucket_arn}/*",
-            "Condition": {
-                "StringNotEqualsIfExists": {
-                    "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn
-                }
-            },
+            "Condition": {"StringNotEquals": {key_id: key_arn}, "Null": {key_id: "false"}},
         },
     ]
 
 
-def s3_log_delivery_statements(log_bucket_arn: str, account_id: str) -> list[dict[str, Any]]:
-    """With ACLs disabled, S3's log delivery service writes through the bucket policy,
-    and only on behalf of this account."""
+def s3_log_delivery_statements(
+    log_bucket_arn: str, prefix: str, source_bucket_arn: str, account_id: str
+) -> list[dict[str, Any]]:
+    """With ACLs disabled, S3's log delivery service writes through the bucket policy: only
+    under ``prefix``, only for the source bucket, and only on behalf of this account (AWS's
+    documented policy; without ``aws:SourceArn`` any bucket of the account could log here)."""
     return [
         {
             "Sid": "S3ServerAccessLogDelivery",
             "Effect": "Allow",
             "Principal": {"Service": "logging.s3.amazonaws.com"},
             "Action": "s3:PutObject",
-            "Resource": f"{log_bucket_arn}/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            "Resource": f"{log_bucket_arn}/{prefix}*",
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
         }
     ]
 

@@ -1,5 +1,8 @@
 """The bucket identities under the real program: who may assume them, and that they only read
-the model prefix (no ``*`` anywhere, nothing outside ``repo/``, the bucket's own key only)."""
+the model prefix (no ``*`` anywhere, nothing outside ``repo/``, the bucket's own key only).
+
+These check the documents' shape; ``tests/policy/test_client_requests.py`` checks what they
+decide on the requests Triton really sends."""
 
 import json
 
@@ -67,19 +70,23 @@ def test_irsa_policy_reads_the_model_prefix_and_decrypts_with_the_bucket_cmk_onl
     ]
     (rule,) = encryption[0].inputs["rules"]
     cmk = rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
-    grants = {
-        action: statement
-        for statement in policy["Statement"]
-        for action in _listed(statement["Action"])
+    grants = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert {sid: _listed(g["Action"]) for sid, g in grants.items()} == {
+        "ReadModelRepository": ["s3:GetObject"],
+        "ListModelRepository": ["s3:ListBucket"],
+        "HeadModelBucket": ["s3:ListBucket"],
+        "DecryptModelRepository": ["kms:Decrypt"],
     }
-    assert set(grants) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
-    assert _listed(grants["s3:GetObject"]["Resource"]) == [f"{bucket_arn}/repo/*"]
-    assert _listed(grants["s3:ListBucket"]["Resource"]) == [bucket_arn]
-    # IfExists: HeadBucket, which Triton sends first, is s3:ListBucket without s3:prefix.
-    assert grants["s3:ListBucket"]["Condition"] == {"StringLikeIfExists": {"s3:prefix": ["repo/*"]}}
-    assert _listed(grants["kms:Decrypt"]["Resource"]) == [cmk]
+    assert _listed(grants["ReadModelRepository"]["Resource"]) == [f"{bucket_arn}/repo/*"]
+    listing = grants["ListModelRepository"]
+    assert _listed(listing["Resource"]) == [bucket_arn]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["repo/*"]}}
+    # HeadBucket is s3:ListBucket without any s3:prefix (policy.client_requests judges it).
+    assert _listed(grants["HeadModelBucket"]["Resource"]) == [bucket_arn]
+    assert grants["HeadModelBucket"]["Condition"] == {"Null": {"s3:prefix": "true"}}
+    assert _listed(grants["DecryptModelRepository"]["Resource"]) == [cmk]
     region = load_stack_config(stack).public.region
-    assert grants["kms:Decrypt"]["Condition"] == {
+    assert grants["DecryptModelRepository"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}
     }
 
@@ -109,7 +116,7 @@ def test_triton_service_account_carries_the_role(stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_gcp_service_account_is_bound_to_the_triton_ksa_and_views_the_model_bucket_only(stack):
+def test_gcp_service_account_is_bound_to_the_triton_ksa_and_reads_the_model_bucket_only(stack):
     ev = evaluation(stack)
     config = load_stack_config(stack)
     (account,) = [
@@ -129,11 +136,13 @@ def test_gcp_service_account_is_bound_to_the_triton_ksa_and_views_the_model_buck
         f"serviceAccount:{config.private.project}.svc.id.goog[{NAMESPACE}/{SERVICE_ACCOUNT}]"
     )
     grants = [r for r in ev.resources if r.inputs.get("member") == member]
-    assert [(g.type, g.inputs["role"]) for g in grants] == [
-        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectViewer")
+    # objectViewer reads objects; legacyBucketReader adds the bucket metadata Triton reads first.
+    assert sorted((g.type, g.inputs["role"]) for g in grants) == [
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.legacyBucketReader"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectViewer"),
     ]
     (object_,) = ev.of_type("gcp:storage/bucketObject:BucketObject")[:1]
-    assert grants[0].inputs["bucket"] == object_.inputs["bucket"]
+    assert {g.inputs["bucket"] for g in grants} == {object_.inputs["bucket"]}
     ksa = k8s_object(ev, "private", "ServiceAccount", SERVICE_ACCOUNT)
     assert ksa["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
 

@@ -487,8 +487,10 @@ def _assert_s3_hardened(
     assert statements["DenyKmsWithoutThisKey"]["Condition"]["Null"] == {
         "s3:x-amz-server-side-encryption-aws-kms-key-id": "true"
     }
-    assert statements["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"] == {
-        "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn
+    # Only a header that is present and names another key is refused; no header = the default.
+    assert statements["DenyOtherKmsKeys"]["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
     }
 
     logging = by_name(ev, "aws:s3/bucketLogging:BucketLogging")[f"{name}-access-logs"]
