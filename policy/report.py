@@ -1,8 +1,11 @@
 """The offline policy review of one stack: evaluate it under mocks, judge it, write it up.
 
 The stack program runs in-process under the shared mocks harness (``infra.offline``), so a
-review needs no Pulumi CLI, no cloud account and no network. Markdown is written to be
-posted as a PR comment as-is.
+review needs no Pulumi CLI, no cloud account and no network. Besides the pack's policies it
+runs the checks that model what the CLI and the clouds would do with the program: the
+project files under the CLI's rules, the deploy-order replay (as ``up`` and as
+``preview``) and IAM on the requests the real clients send. Their findings are mandatory.
+Markdown is written to be posted as a PR comment as-is.
 """
 
 import json
@@ -12,12 +15,20 @@ from typing import Any
 
 import pulumi
 
-from infra.offline import evaluate_stack
-from infra.stack_config import ConfigError
+from infra.offline import StackEvaluation, evaluate_stack
+from infra.stack_config import PROJECT_ROOT, ConfigError
 from policy import POLICIES
+from policy.client_requests import access_violations
 from policy.cost import BUDGET_KEY, GPU_COST_BUDGET, CostEstimate, estimate, usd
+from policy.deploy_order import PRECONDITIONS, replay
 from policy.engine import Violation, evaluate, stack_view
 from policy.pack_config import pack_config, stack_raw_config
+from policy.pulumi_cli import project_files_problems
+
+CLOUD_BEHAVIOUR = (
+    "Cloud behaviour: Pulumi CLI file rules, deploy order as `up` and as `preview` "
+    f"({len(PRECONDITIONS)} preconditions), IAM on the requests the real clients send"
+)
 
 
 class ProgramError(Exception):
@@ -52,22 +63,45 @@ def review_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Revi
     program fails for any other reason.
     """
     raw = stack_raw_config(stack, overrides)
+    evaluation, preview = (_evaluate(stack, overrides, preview) for preview in (False, True))
+    settings = pack_config(evaluation.config, raw)
+    return Review(
+        stack=stack,
+        resource_counts=evaluation.counts_by_type(),
+        violations=[
+            *evaluate(evaluation.resources, POLICIES, settings),
+            *cloud_behaviour(evaluation, preview),
+        ],
+        cost=estimate(stack_view(evaluation.resources).values()),
+        budget_usd=settings[GPU_COST_BUDGET.name][BUDGET_KEY],
+    )
+
+
+def cloud_behaviour(evaluation: StackEvaluation, preview: StackEvaluation) -> list[Violation]:
+    """What the CLI and the clouds would refuse that no policy sees in the inputs."""
+
+    def mandatory(check: str, urn: str | None, message: str) -> Violation:
+        return Violation(check, "mandatory", "high", urn, message)
+
+    found = [mandatory("pulumi-cli-files", None, m) for m in project_files_problems(PROJECT_ROOT)]
+    for run, label in ((evaluation, "up"), (preview, "preview")):
+        found += [
+            mandatory(f"deploy-order/{u.precondition}", u.urn, f"{label}: {u.message}")
+            for u in replay(run)
+        ]
+    found += [mandatory("iam-client-requests", None, m) for m in access_violations(evaluation)]
+    return found
+
+
+def _evaluate(stack: str, overrides: Mapping[str, Any] | None, preview: bool) -> StackEvaluation:
     try:
-        evaluation = evaluate_stack(stack, config_overrides=overrides)
+        return evaluate_stack(stack, preview=preview, config_overrides=overrides)
     except ConfigError:
         raise
     except pulumi.RunError as error:  # the program's own message for its user
         raise ProgramError(str(error)) from error
     except Exception as error:
         raise ProgramError(f"{type(error).__name__}: {error}") from error
-    settings = pack_config(evaluation.config, raw)
-    return Review(
-        stack=stack,
-        resource_counts=evaluation.counts_by_type(),
-        violations=evaluate(evaluation.resources, POLICIES, settings),
-        cost=estimate(stack_view(evaluation.resources).values()),
-        budget_usd=settings[GPU_COST_BUDGET.name][BUDGET_KEY],
-    )
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -84,6 +118,8 @@ def to_markdown(review: Review) -> str:
         f"**{total} resources** · {len(review.mandatory)} mandatory · "
         f"{len(review.advisory)} advisory · GPU cost {usd(review.cost.min_monthly)} to "
         f"{usd(review.cost.max_monthly)}/month (budget {usd(review.budget_usd)})",
+        "",
+        f"{CLOUD_BEHAVIOUR}: checked.",
         "",
         "#### Violations",
         "",

@@ -24,9 +24,11 @@ def shared_evaluations(
 ) -> None:
     """Committed stacks come from the session's shared evaluations (the same harness run)."""
 
-    def cached(stack: str, *, config_overrides: object = None) -> StackEvaluation:
+    def cached(
+        stack: str, *, preview: bool = False, config_overrides: object = None
+    ) -> StackEvaluation:
         assert config_overrides is None
-        return evaluate(stack)
+        return evaluate(stack, preview)
 
     monkeypatch.setattr(report, "evaluate_stack", cached)
 
