@@ -62,6 +62,8 @@ class LocalState:
     sites: dict[str, SiteState] = field(default_factory=dict)
     emulators: dict[str, str] = field(default_factory=dict)
     """Endpoint and bucket of each emulated cloud (`s3`, `s3_bucket`, `gcs`, `gcs_bucket`)."""
+    vpn_slot: int | None = None
+    """The VPN network mode's addressing slot (`serving.local.addressing`); None: loopback."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class LocalState:
             "started": {name: p.started for name, p in self.processes.items()},
             "emulators": self.emulators,
             "sites": {name: site.to_json() for name, site in self.sites.items()},
+            "vpn_slot": self.vpn_slot,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class LocalState:
             },
             sites={name: SiteState.from_json(name, s) for name, s in raw["sites"].items()},
             emulators=dict(raw["emulators"]),
+            vpn_slot=raw.get("vpn_slot"),
         )
 
 
