@@ -10,7 +10,7 @@ VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nft
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
-        bench bench-models bench-infra policy-review clean
+        bench bench-tunnel bench-models bench-infra policy-review clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ status-local: setup  ## Health of the local sites and processes (and VPN tunnels
 
 bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
 	$(PY) -m serving.bench
+
+bench-tunnel: models setup-vpn  ## text_embedding through the VPN tunnel vs loopback -> build/bench/tunnel.{json,md}
+	$(PY) -m serving.tunnel_bench
 
 bench-models: setup  ## Encoder on CPU: ONNX Runtime vs TorchScript vs eager -> build/bench/encoder-formats.png
 	$(PY) -m modelkit bench
