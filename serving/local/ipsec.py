@@ -62,6 +62,10 @@ class TunnelState:
         return self.ike == "ESTABLISHED" and self.child == "INSTALLED"
 
 
+def process_name(site: str) -> str:
+    return f"charon-{site}"
+
+
 def site_folder(folder: Path, site: str) -> Path:
     return folder / "vpn" / site
 
@@ -171,7 +175,7 @@ def start_charon(folder: Path, plan: VpnPlan, site: str) -> Process:
         str(CHARON),
     ]  # fmt: skip
     log = folder / "logs" / f"charon-{site}.log"
-    process = processes.start(f"charon-{site}", command, log, _environment(folder, site))
+    process = processes.start(process_name(site), command, log, _environment(folder, site))
     processes.wait_until(
         lambda: _swanctl(folder, site, "--stats").returncode == 0,
         [process],

@@ -70,6 +70,7 @@ def claim() -> VpnPlan:
 def build(plan: VpnPlan) -> None:
     """Everything but the claimed public namespace: links, addresses, routes, filters."""
     public, private = plan.namespaces
+    _remove_rest(plan)  # what a stack that died without `down` left of this free slot
     _ip("netns", "add", private)
     for namespace in plan.namespaces:
         _ip("-n", namespace, "link", "set", "lo", "up")
@@ -107,8 +108,12 @@ def build(plan: VpnPlan) -> None:
 
 def remove(plan: VpnPlan) -> None:
     """Delete what `claim` and `build` made; what is already gone is fine."""
-    for namespace in plan.namespaces:
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+    subprocess.run(["ip", "netns", "del", plan.namespace("public")], capture_output=True)
+    _remove_rest(plan)
+
+
+def _remove_rest(plan: VpnPlan) -> None:
+    subprocess.run(["ip", "netns", "del", plan.namespace("private")], capture_output=True)
     # Deleting a namespace deletes its veth ends and their peers; these are the rest.
     subprocess.run(["ip", "link", "del", plan.access_link], capture_output=True)
     for guarded in plan.guarded:

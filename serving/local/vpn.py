@@ -1,9 +1,8 @@
 """The VPN network mode: each site in its own namespace, joined by two IKEv2 tunnels.
 
-    root namespace ──access link──> public namespace ══tunnel-0 (underlay 0)══╗
-      clients, emulators             public Triton      ══tunnel-1 (underlay 1)══╬═> private
-                                     gateway ─────────────── through a tunnel ──╝   namespace
-                                                                                    private Triton
+    root namespace        public namespace                       private namespace
+    clients, emulators -> public Triton, gateway  == tunnel-0 => private Triton
+         (access link)    charon                  == tunnel-1 => charon
 
 Clients in the root namespace reach the public Triton directly and the private Triton only
 at the gateway, a forwarder in the public namespace whose far side is the private inner
@@ -32,11 +31,7 @@ def storage_bridge(site: str) -> str:
     return f"storage-{site}"
 
 
-def charon(site: str) -> str:
-    return f"charon-{site}"
-
-
-PROCESSES = (*(charon(site) for site in SITES), GATEWAY, *map(storage_bridge, SITES))
+PROCESSES = (*map(ipsec.process_name, SITES), GATEWAY, *map(storage_bridge, SITES))
 """Every process the VPN mode adds to the stack's."""
 
 

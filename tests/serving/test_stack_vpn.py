@@ -178,6 +178,8 @@ def test_with_no_tunnel_the_private_triton_is_unreachable_from_outside_its_names
                        capture_output=True, check=True)  # fmt: skip
     try:
         wait_for(lambda: not tunnels_up(vpn_dir, vpn_stack), "no tunnel up", 20)
+        root = subprocess.run(["ip", "route", "get", private], capture_output=True, text=True)
+        assert root.returncode != 0, f"the root namespace routes {private}: {root.stdout}"
         assert connect_from(public, private, port).startswith("OSError 101"), "no route"
         underlay = plan.underlays[0]
         forced = ["ip", "-n", public, "route", "add", f"{private}/32", "via", underlay.private]
@@ -257,7 +259,7 @@ def test_down_local_leaves_no_namespace_link_tun_or_charon_behind(
     vpn_stack: LocalState, vpn_dir: Path
 ) -> None:
     plan = plan_of(vpn_stack)
-    charons = [vpn_stack.processes[f"charon-{site}"] for site in ("public", "private")]
+    charons = [vpn_stack.processes[ipsec.process_name(site)] for site in ("public", "private")]
     assert all(charon.alive() for charon in charons)
     result = make("down-local", vpn_dir)
     assert result.returncode == 0, result.stdout + result.stderr
