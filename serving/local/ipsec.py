@@ -34,6 +34,8 @@ DPD_DELAY = 1
 RETRANSMIT = {"retransmit_timeout": 0.5, "retransmit_base": 1.4, "retransmit_tries": 3}
 """A dead peer is declared after 0.5 + 0.7 + 0.98 + 1.37 s of unanswered checks (~3.6 s)."""
 INITIATE_TIMEOUT = 15
+SOCKET_PATH_MAX = 107
+"""sun_path holds 108 bytes, the terminating NUL included."""
 READY_TIMEOUT = 15.0
 
 
@@ -82,6 +84,11 @@ def write_config(
     keys: Mapping[str, str],
 ) -> None:
     """strongswan.conf and swanctl.conf (keys included, so mode 0600) for one site."""
+    if len(str(vici(folder, site))) > SOCKET_PATH_MAX:
+        raise LocalStackError(
+            f"{vici(folder, site)} is too long for a Unix socket ({SOCKET_PATH_MAX} bytes at "
+            "most); use a shorter --state-dir (LOCAL_DIR) for the VPN mode."
+        )
     here = site_folder(folder, site)
     (here / "run").mkdir(parents=True, exist_ok=True)
     here.chmod(0o700)

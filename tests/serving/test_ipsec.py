@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hybrid.vpn import VPN_SETTINGS, AlgorithmSet, strongswan_proposals
+from serving.errors import LocalStackError
 from serving.local import ipsec, netns
 from serving.local.addressing import VpnPlan
 
@@ -60,3 +61,9 @@ def test_without_root_the_vpn_mode_says_what_it_needs(monkeypatch: pytest.Monkey
     assert "needs root" in reason and "uid 1000" in reason
     assert "make setup-vpn" in reason and "strongswan-swanctl" in reason
     assert "loopback mode needs none" in reason
+
+
+def test_a_state_folder_too_deep_for_charons_socket_is_refused_up_front(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+    with pytest.raises(LocalStackError, match="too long for a Unix socket"):
+        ipsec.write_config(deep, VpnPlan(0), "public", VPN_SETTINGS, KEYS)
