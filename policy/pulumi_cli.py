@@ -105,7 +105,8 @@ def valid_value(type_name: str, items: Mapping[str, Any] | None, value: Any) -> 
 
 def _declaration_problems(project: str, key: str, declared: Mapping[str, Any]) -> list[str]:
     """The first thing ``Project.Validate`` refuses about one declared key, if any."""
-    typed, type_name, items = "type" in declared, declared.get("type"), declared.get("items")
+    typed, items = "type" in declared, declared.get("items")
+    type_name = str(declared.get("type", ""))
     if "default" in declared and "value" in declared:
         return [f"project config '{key}' cannot have both a 'default' and 'value' attribute"]
     foreign = f"Configuration key '{key}' is not namespaced by the project and should not"

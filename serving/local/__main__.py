@@ -37,13 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--timeout", type=float, default=stack.READY_TIMEOUT, help="seconds to wait for readiness"
     )
+    up.add_argument(
+        "--network",
+        choices=stack.NETWORKS,
+        default="loopback",
+        help="loopback (default), or vpn: each site in its own network namespace, the private "
+        "one reachable only through two IKEv2 tunnels (root, strongSwan: `make setup-vpn`)",
+    )
     commands.add_parser("down", help="stop everything `up` started (idempotent)")
     status = commands.add_parser("status", help="health of every process and site")
     status.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return _up(args.stack, args.state_dir, args.timeout)
+            return _up(args.stack, args.state_dir, args.timeout, args.network)
         if args.command == "down":
             stack.down(args.state_dir, console)
             return 0
@@ -53,14 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(error, "exit_code", 1)
 
 
-def _up(stack_name: str, folder: Path, timeout: float) -> int:
+def _up(stack_name: str, folder: Path, timeout: float, network: str) -> int:
     from serving.inprocess import InProcessEmbedder
     from serving.local.repository import LOCAL_REPOSITORY, site_manifests
     from serving.local.smoke import SAMPLE, smoke
 
     manifests = site_manifests(stack_name)
-    state = stack.up(stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout)
+    state = stack.up(stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout, network)
     console.print(_sites_table(state))
+    if state.vpn_slot is not None:
+        console.print(_tunnels_table(stack.health(state, folder)["vpn"]))
     results = smoke(state, InProcessEmbedder(LOCAL_REPOSITORY))
     table = Table(title=f"smoke test: '{SAMPLE[0]}' vs '{SAMPLE[1]}'")
     for column in ("site", "similarity", "vs in-process", "ctr_ranker (user 7)"):
@@ -86,7 +95,7 @@ def _status(folder: Path, output: str) -> int:
         else:
             console.print("local mode is not running (start it with `make up-local`).")
         return 1
-    health = stack.health(state)
+    health = stack.health(state, folder)
     if output == "json":
         print(json.dumps(health, indent=2))
     else:
@@ -98,6 +107,8 @@ def _status(folder: Path, output: str) -> int:
             table.add_row(name, str(process.pid), _mark(alive), process.log)
         console.print(table)
         console.print(_sites_table(state, health))
+        if "vpn" in health:
+            console.print(_tunnels_table(health["vpn"]))
     return 0 if health["healthy"] else 1
 
 
@@ -130,6 +141,28 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         rows["prefix"].append(f"repo/{site.content_hash[:16]}…")
     for label, values in rows.items():
         table.add_row(label, *values)
+    return table
+
+
+def _tunnels_table(vpn: dict[str, Any]) -> Table:
+    """One row per tunnel and site: IKE and CHILD SA state, underlay path, ESP counters."""
+    public, private = vpn["namespaces"]
+    table = Table(title=f"VPN tunnels (namespaces {public}, {private}; {len(vpn['up'])} up)")
+    for column in ("tunnel", "site", "IKE SA", "CHILD SA", "underlay", "ESP in / out"):
+        table.add_column(column)
+    for name in vpn["tunnels"]:
+        for site, tunnels in vpn["sites"].items():
+            if "error" in tunnels:
+                table.add_row(name, site, "[red]charon not answering[/red]", "", "", "")
+                continue
+            t = tunnels.get(name)
+            if t is None:
+                table.add_row(name, site, "[red]down[/red]", "none", "", "")
+                continue
+            ike = t["ike"] if t["ike"] == "ESTABLISHED" else f"[red]{t['ike']}[/red]"
+            child = t["child"] if t["child"] == "INSTALLED" else f"[red]{t['child']}[/red]"
+            counters = f"{t['packets_in']} pkts ({t['bytes_in']} B) / {t['packets_out']} pkts"
+            table.add_row(name, site, ike, child, f"{t['local']} → {t['remote']}", counters)
     return table
 
 

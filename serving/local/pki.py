@@ -6,6 +6,7 @@ one client certificate; private keys are written owner-only.
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def pki_files(folder: Path) -> LocalPki:
     return LocalPki(server=files("server"), client=files("client"))
 
 
-def create_pki(folder: Path, server_name: str = "triton-private") -> LocalPki:
-    """A fresh CA, a server cert for 127.0.0.1/localhost and a client cert, under `folder`."""
+def create_pki(
+    folder: Path, server_name: str = "triton-private", addresses: Sequence[str] = ("127.0.0.1",)
+) -> LocalPki:
+    """A fresh CA, a server cert for localhost and `addresses`, and a client cert, under
+    `folder`."""
     paths = pki_files(folder)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
@@ -69,7 +73,7 @@ def create_pki(folder: Path, server_name: str = "triton-private") -> LocalPki:
                     [
                         x509.DNSName("localhost"),
                         x509.DNSName(server_name),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        *(x509.IPAddress(ipaddress.ip_address(a)) for a in addresses),
                     ]
                 ),
                 critical=False,

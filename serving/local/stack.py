@@ -3,6 +3,10 @@ encrypted buckets; `up` is idempotent, `down` stops everything `up` recorded.
 
 public:  moto S3 (SSE-KMS, IAM enforced) -> Triton, gRPC + HTTP, plaintext on 127.0.0.1
 private: fake-gcs-server (no IAM)        -> Triton, gRPC only, mutual TLS with local certs
+
+Two networks: `loopback` (the default: everything on 127.0.0.1) and `vpn` (each site in
+its own network namespace, the private one reachable only through IKEv2 tunnels; see
+`serving.local.vpn`).
 """
 
 import fcntl
@@ -16,10 +20,12 @@ from typing import Any
 from rich.console import Console
 from tritonclient.utils import InferenceServerException
 
+from hybrid.vpn import IkeSettings
 from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
 from serving.errors import LocalStackError
-from serving.local import emulators, iam, processes, triton
+from serving.local import emulators, iam, netns, processes, triton, vpn
+from serving.local.addressing import VpnPlan
 from serving.local.pki import create_pki, pki_files
 from serving.local.processes import Process
 from serving.local.state import (
@@ -37,6 +43,7 @@ BUCKETS = {"public": "hybrid-public-models", "private": "hybrid-private-models"}
 EMULATORS = ("moto", "fake-gcs")
 ADMIN = "admin"
 UPLOADER = "uploader"
+NETWORKS = ("loopback", "vpn")
 READY_TIMEOUT = 240.0
 
 
@@ -51,18 +58,28 @@ def up(
     folder: Path = DEFAULT_DIR,
     console: Console | None = None,
     timeout: float = READY_TIMEOUT,
+    network: str = "loopback",
+    settings: Mapping[str, IkeSettings] | None = None,
 ) -> LocalState:
     """Start both sites serving `manifests[site]` (files under `source`), or heal what runs.
 
     A second call finds the recorded processes alive and starts nothing; a Triton that
     died is restarted on its recorded ports and prefix; anything else stale is stopped and
     started afresh. On failure, everything this call started is stopped again.
+    `settings` gives each VPN site its own IKE settings (tests make them disagree).
     """
     console = console or Console(stderr=True)
+    if network not in NETWORKS:
+        raise LocalStackError(f"network '{network}' is not one of {list(NETWORKS)}")
     with _exclusive(folder):
         state = read_state(folder)
         if state is not None:
             if all(p.alive() for p in state.processes.values()) and _complete(state):
+                if network_of(state) != network:
+                    raise LocalStackError(
+                        f"the local mode already runs with NETWORK={network_of(state)}; "
+                        f"`make down-local` first to start it with NETWORK={network}."
+                    )
                 console.print("[green]local mode is already running[/green]; nothing started.")
                 stale = [
                     site
@@ -75,11 +92,11 @@ def up(
                         "`make down-local up-local` serves the current one."
                     )
                 return state
-            if _complete(state) and all(state.processes[name].alive() for name in EMULATORS):
+            if _complete(state) and network_of(state) == network and _supporting(state):
                 return _heal(state, folder, console, timeout)
             console.print("[yellow]stale local state found; stopping what is left of it[/yellow]")
             _stop_all(state, folder, console)
-        return _start(stack, source, manifests, folder, console, timeout)
+        return _start(stack, source, manifests, folder, console, timeout, network, settings)
 
 
 def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str]:
@@ -93,13 +110,29 @@ def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str
         return _stop_all(state, folder, console)
 
 
+def network_of(state: LocalState) -> str:
+    return "loopback" if state.vpn_slot is None else "vpn"
+
+
 def _stop_all(state: LocalState, folder: Path, console: Console) -> list[str]:
+    """Tritons first, then what they depend on; then the VPN's namespaces and links."""
     running = [name for name, process in state.processes.items() if process.alive()]
-    for name in sorted(state.processes, key=lambda n: n in EMULATORS):
+    for name in sorted(state.processes, key=lambda n: n in EMULATORS or n in vpn.PROCESSES):
         processes.stop(state.processes[name])
+    if state.vpn_slot is not None:
+        _remove_network(VpnPlan(state.vpn_slot), folder, console)
     remove_state(folder)
     console.print(f"stopped {', '.join(running) or 'nothing (all had exited)'}")
     return running
+
+
+def _remove_network(plan: VpnPlan, folder: Path, console: Console) -> None:
+    shutil.rmtree(folder / "vpn", ignore_errors=True)  # configs holding the keys
+    left = vpn.down(plan)
+    if left:
+        console.print(f"[red]could not remove[/red] {', '.join(left)}; remove them by hand")
+    else:
+        console.print(f"removed VPN namespaces {' and '.join(plan.namespaces)} and their links")
 
 
 @contextmanager
@@ -116,8 +149,9 @@ def _exclusive(folder: Path) -> Iterator[None]:
         yield
 
 
-def health(state: LocalState) -> dict[str, Any]:
-    """Liveness of every process and readiness of every site and model, as plain data."""
+def health(state: LocalState, folder: Path = DEFAULT_DIR) -> dict[str, Any]:
+    """Liveness of every process, readiness of every site and model, and (VPN mode) each
+    tunnel's SA state, as plain data."""
     sites: dict[str, Any] = {}
     for name, site in state.sites.items():
         client = site.endpoint.grpc_client()
@@ -136,7 +170,12 @@ def health(state: LocalState) -> dict[str, Any]:
         and all(alive.values())
         and all(s["ready"] and all(s["models"].values()) for s in sites.values())
     )
-    return {"healthy": healthy, "processes": alive, "sites": sites}
+    report: dict[str, Any] = {"healthy": healthy, "processes": alive, "sites": sites}
+    if state.vpn_slot is not None:
+        plan = VpnPlan(state.vpn_slot)
+        report["vpn"] = vpn.health(folder, plan)
+        report["healthy"] = healthy and len(report["vpn"]["up"]) == len(plan.underlays)
+    return report
 
 
 def site_ready(site: SiteState) -> bool:
@@ -158,19 +197,30 @@ def _start(
     folder: Path,
     console: Console,
     timeout: float,
+    network: str,
+    settings: Mapping[str, IkeSettings] | None,
 ) -> LocalState:
     folder.mkdir(parents=True, exist_ok=True)
     state = LocalState(stack=stack)
     logs = folder / "logs"
-    for leftover in (logs, folder / "backends", folder / "pki"):
+    for leftover in (logs, folder / "backends", folder / "pki", folder / "vpn"):
         shutil.rmtree(leftover, ignore_errors=True)
     s3_port, gcs_port, *site_ports = processes.free_ports(2 + 5)
+    grpc_public, http_public, metrics_public, grpc_private, metrics_private = site_ports
 
     def record(process: Process) -> None:
         state.processes[process.name] = process
         write_state(state, folder)
 
+    def claimed(plan: VpnPlan) -> None:
+        state.vpn_slot = plan.slot
+        write_state(state, folder)
+
     try:
+        plan = None
+        if network == "vpn":
+            with console.status("VPN: namespaces, two underlay links, two IKEv2 tunnels"):
+                plan = vpn.up(folder, claimed, record, settings)
         with console.status("starting the emulated clouds (moto S3+KMS+IAM, fake-gcs-server)"):
             moto, admin = emulators.start_moto(s3_port, logs / "moto.log")
             record(moto)
@@ -198,18 +248,23 @@ def _start(
             publish(private_bucket, source, manifests["private"], progress)
         emulators.seal_public_bucket(public_bucket)
 
-        pki = create_pki(folder / "pki")
-        grpc_public, http_public, metrics_public, grpc_private, metrics_private = site_ports
+        public_host = private_host = "127.0.0.1"
+        if plan is not None:
+            storage = {"public": s3_port, "private": gcs_port}
+            private_ports = (grpc_private, metrics_private)
+            vpn.start_forwarders(folder, plan, storage, private_ports, record)
+            public_host, private_host = plan.triton_address("public"), plan.gateway_address
+        pki = create_pki(folder / "pki", addresses=_server_addresses(plan))
         state.sites = {
             "public": SiteState(
                 endpoint=Endpoint(
                     "public",
-                    f"127.0.0.1:{grpc_public}",
-                    f"127.0.0.1:{http_public}",
+                    f"{public_host}:{grpc_public}",
+                    f"{public_host}:{http_public}",
                     None,
                     manifests["public"].models,
                 ),
-                metrics=f"127.0.0.1:{metrics_public}",
+                metrics=f"{public_host}:{metrics_public}",
                 repository=f"s3://{s3_endpoint}/{public_bucket.name}/"
                 + manifests["public"].prefix.rstrip("/"),
                 content_hash=manifests["public"].content_hash,
@@ -217,12 +272,12 @@ def _start(
             "private": SiteState(
                 endpoint=Endpoint(
                     "private",
-                    f"127.0.0.1:{grpc_private}",
+                    f"{private_host}:{grpc_private}",
                     None,
                     pki.client,
                     manifests["private"].models,
                 ),
-                metrics=f"127.0.0.1:{metrics_private}",
+                metrics=f"{private_host}:{metrics_private}",
                 repository=f"{private_bucket.url}/" + manifests["private"].prefix.rstrip("/"),
                 content_hash=manifests["private"].content_hash,
             ),
@@ -232,9 +287,18 @@ def _start(
     except BaseException:
         for process in reversed(list(state.processes.values())):
             processes.stop(process)
+        if state.vpn_slot is not None:
+            _remove_network(VpnPlan(state.vpn_slot), folder, console)
         remove_state(folder)
         raise
     return state
+
+
+def _server_addresses(plan: VpnPlan | None) -> tuple[str, ...]:
+    """Where clients and health checks reach the private Triton: its certificate names them."""
+    if plan is None:
+        return ("127.0.0.1",)
+    return ("127.0.0.1", plan.gateway_address, plan.triton_address("private"))
 
 
 def _heal(state: LocalState, folder: Path, console: Console, timeout: float) -> LocalState:
@@ -264,9 +328,10 @@ def _start_tritons(
     for site in sites:
         launch = _launch(site, state, folder)
         log = folder / "logs" / f"{triton_name(site)}.log"
-        process = processes.start(
-            triton_name(site), triton.command(launch, backends), log, triton.environment(launch)
-        )
+        command = triton.command(launch, backends)
+        if state.vpn_slot is not None:
+            command = [*netns.exec_in(VpnPlan(state.vpn_slot).namespace(site)), *command]
+        process = processes.start(triton_name(site), command, log, triton.environment(launch))
         record(process)
         started.append(process)
     with console.status(f"waiting for Triton ({', '.join(sites)}) to load its models"):
@@ -320,10 +385,26 @@ def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
         http_port=int(http.rsplit(":", 1)[1]) if http else None,
         tls=tls,
         env=env,
+        address=_address(state, site),
     )
+
+
+def _address(state: LocalState, site: str) -> str:
+    """Where a site's Triton listens: loopback, or its namespace's inner address."""
+    return "127.0.0.1" if state.vpn_slot is None else VpnPlan(state.vpn_slot).triton_address(site)
 
 
 def _complete(state: LocalState) -> bool:
     """`up` got as far as starting both Tritons."""
-    names = {*EMULATORS, *(triton_name(site) for site in SITES)}
+    names = {*_support_names(state), *(triton_name(site) for site in SITES)}
     return names <= state.processes.keys() and set(SITES) <= state.sites.keys()
+
+
+def _support_names(state: LocalState) -> tuple[str, ...]:
+    """The processes the Tritons depend on: emulators, and in VPN mode charons and forwarders."""
+    return EMULATORS if state.vpn_slot is None else (*EMULATORS, *vpn.PROCESSES)
+
+
+def _supporting(state: LocalState) -> bool:
+    """Everything but the Tritons is alive, so restarting a dead Triton is enough."""
+    return all(state.processes[n].alive() for n in _support_names(state) if n in state.processes)

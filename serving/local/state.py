@@ -65,6 +65,8 @@ class LocalState:
     """Endpoint and bucket of each emulated cloud (`s3`, `s3_bucket`, `gcs`, `gcs_bucket`)."""
     principals: dict[str, Principal] = field(default_factory=dict)
     """moto's IAM users that outlive `up`: the admin, and the public Triton for restarts."""
+    vpn_slot: int | None = None
+    """The VPN network mode's addressing slot (`serving.local.addressing`); None: loopback."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class LocalState:
             "emulators": self.emulators,
             "principals": {name: p.to_json() for name, p in self.principals.items()},
             "sites": {name: site.to_json() for name, site in self.sites.items()},
+            "vpn_slot": self.vpn_slot,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class LocalState:
             sites={name: SiteState.from_json(name, s) for name, s in raw["sites"].items()},
             emulators=dict(raw["emulators"]),
             principals={name: Principal.from_json(p) for name, p in raw["principals"].items()},
+            vpn_slot=raw.get("vpn_slot"),
         )
 
 

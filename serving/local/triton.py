@@ -41,6 +41,8 @@ class TritonLaunch:
     """Server cert, key and the CA that client certs must chain to (mutual TLS)."""
     env: Mapping[str, str]
     """What the repository's storage needs (emulator endpoint, credentials)."""
+    address: str = "127.0.0.1"
+    """The one address every endpoint listens on (the site's inner address in VPN mode)."""
 
 
 def prepare_backends(folder: Path) -> Path:
@@ -78,9 +80,9 @@ def command(launch: TritonLaunch, backends: Path) -> list[str]:
         f"--backend-directory={backends}",
         "--strict-readiness=true",
         "--exit-on-error=true",
-        "--grpc-address=127.0.0.1",
+        f"--grpc-address={launch.address}",
         f"--grpc-port={launch.grpc_port}",
-        "--metrics-address=127.0.0.1",
+        f"--metrics-address={launch.address}",
         f"--metrics-port={launch.metrics_port}",
         "--allow-gpu-metrics=false",
         "--log-format=ISO8601",
@@ -88,7 +90,7 @@ def command(launch: TritonLaunch, backends: Path) -> list[str]:
     if launch.http_port is None:
         args.append("--allow-http=false")
     else:
-        args += ["--http-address=127.0.0.1", f"--http-port={launch.http_port}"]
+        args += [f"--http-address={launch.address}", f"--http-port={launch.http_port}"]
     if launch.tls is not None:
         args += [
             "--grpc-use-ssl-mutual=true",

@@ -43,15 +43,13 @@ def test_a_triton_that_iam_refuses_fails_at_once_and_says_who_was_refused_what(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The Triton policy as it was before HeadBucket was known: ``s3:ListBucket`` only with an
-    ``s3:prefix`` (plain ``StringLike``). AWS refuses Triton's first request; so does moto."""
+    ``s3:prefix`` (no ``HeadModelBucket`` statement). AWS refuses Triton's first request; so
+    does moto."""
     rendered = emulators.triton_policy
 
     def before_the_fix(bucket: S3Bucket) -> Document:
         policy = rendered(bucket)
-        for statement in policy["Statement"]:
-            condition = statement.get("Condition", {})
-            if "StringLikeIfExists" in condition:
-                statement["Condition"] = {"StringLike": condition["StringLikeIfExists"]}
+        policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "HeadModelBucket"]
         return policy
 
     monkeypatch.setattr(emulators, "triton_policy", before_the_fix)
