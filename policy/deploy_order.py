@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from infra.offline import UNKNOWN, MockedResource, StackEvaluation
+from infra.stack_config import StackConfig
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
@@ -128,6 +129,33 @@ Check = Callable[[MockedResource, "Graph"], Iterable[str]]
 """(resource, graph) -> one message per unmet precondition, read after the resource's label."""
 
 
+@dataclass(frozen=True)
+class Preinstalled:
+    """What the clusters already run because the stack was told not to install it: an add-on
+    switched off (``hybrid:install*``) is the user's word that its cluster provides it."""
+
+    crds: frozenset[tuple[str, str]] = frozenset()
+    """(apiVersion, kind) served on every cluster."""
+    namespaces: frozenset[str] = frozenset()
+    metrics_adapter: bool = False
+    node_autoscaler: bool = False
+
+
+NOTHING_PREINSTALLED = Preinstalled()
+
+
+def preinstalled(config: StackConfig) -> Preinstalled:
+    """The add-ons ``config`` switches off, as the capabilities the clusters must then have."""
+    addons = config.addons
+    monitoring = not addons.kube_prometheus_stack
+    return Preinstalled(
+        crds=CHART_CRDS["kube-prometheus-stack"] if monitoring else frozenset(),
+        namespaces=frozenset({config.serving.monitoring_namespace}) if monitoring else frozenset(),
+        metrics_adapter=not addons.prometheus_adapter,
+        node_autoscaler=not addons.cluster_autoscaler,
+    )
+
+
 class CannotJudge(Exception):
     """The check does not know how to read this resource type: a failure, never a pass."""
 
@@ -166,8 +194,11 @@ class UnmetPrecondition:
 class Graph:
     """The evaluation's resources with the edges the engine waits on."""
 
-    def __init__(self, resources: Sequence[MockedResource]) -> None:
+    def __init__(
+        self, resources: Sequence[MockedResource], preinstalled: Preinstalled = NOTHING_PREINSTALLED
+    ) -> None:
         self.resources = list(resources)
+        self.preinstalled = preinstalled
         self._by_urn = {r.urn: r for r in self.resources}
         self._by_type: dict[str, list[MockedResource]] = {}
         for resource in self.resources:
@@ -253,7 +284,7 @@ def _crd_installed(resource: MockedResource, graph: Graph) -> Iterator[str]:
     if _kubernetes_role(resource) != "object":
         return
     kind = kube_kind(resource)
-    if kind.group in BUILTIN_GROUPS:
+    if kind.group in BUILTIN_GROUPS or (kind.api_version, kind.kind) in graph.preinstalled.crds:
         return
     installers = [
         r
@@ -290,6 +321,8 @@ def _namespace_exists(resource: MockedResource, graph: Graph) -> Iterator[str]:
         namespace = _get(resource.inputs, "metadata", "namespace")
     if not isinstance(namespace, str) or namespace in BUILTIN_NAMESPACES:
         return  # cluster-scoped, the default namespace, or not known yet (preview)
+    if namespace in graph.preinstalled.namespaces:
+        return
     creators = [
         r
         for r in graph.on_cluster(graph.cluster(resource), NAMESPACE, HELM_RELEASE)
@@ -500,7 +533,7 @@ def _metrics_adapter(resource: MockedResource, graph: Graph) -> Iterator[str]:
     metrics = _get(resource.inputs, "spec", "metrics")
     sources = {_get(m, "type") for m in metrics} if isinstance(metrics, list) else set()
     custom = sorted(sources & CUSTOM_METRIC_TYPES)
-    if not custom:
+    if not custom or graph.preinstalled.metrics_adapter:
         return
     adapters = _releases(graph, resource, METRICS_ADAPTER_CHARTS)
     if graph.exists_before(adapters, resource):
@@ -539,7 +572,7 @@ def _job_node_autoscaler(resource: MockedResource, graph: Graph) -> Iterator[str
             return
         fix = "give the node pool an autoscaling block"
     else:
-        if _releases(graph, resource, NODE_AUTOSCALER_CHARTS):
+        if graph.preinstalled.node_autoscaler or _releases(graph, resource, NODE_AUTOSCALER_CHARTS):
             return
         fix = "install a cluster-autoscaler (or karpenter) release on that cluster"
     yield (
@@ -659,11 +692,13 @@ PRECONDITIONS: tuple[Precondition, ...] = (
 
 def replay(evaluation: StackEvaluation) -> list[UnmetPrecondition]:
     """Every precondition a resource of the stack would find unmet when the engine creates it."""
-    return replay_resources(evaluation.resources)
+    return replay_resources(evaluation.resources, preinstalled=preinstalled(evaluation.config))
 
 
 def replay_resources(
-    resources: Sequence[MockedResource], preconditions: Sequence[Precondition] = PRECONDITIONS
+    resources: Sequence[MockedResource],
+    preconditions: Sequence[Precondition] = PRECONDITIONS,
+    preinstalled: Preinstalled = NOTHING_PREINSTALLED,
 ) -> list[UnmetPrecondition]:
     """The replay over any set of resources and rows (the table's own tests use small ones)."""
     unmet = [
@@ -675,7 +710,7 @@ def replay_resources(
         for row in preconditions
         if row.check is None
     ]
-    graph = Graph(resources)
+    graph = Graph(resources, preinstalled)
     for resource in graph.engine_order():
         for row in preconditions:
             check = row.check

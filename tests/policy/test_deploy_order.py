@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.gpu_node_pool import GPU_TAINT_KEY as COMPONENT_GPU_TAINT_KEY
-from infra.offline import UNKNOWN, MockedResource
+from infra.offline import UNKNOWN, MockedResource, evaluate_stack
 from policy.deploy_order import (
     CHECKS,
     CRD,
@@ -26,6 +26,7 @@ from policy.deploy_order import (
     S3_BUCKET,
     Graph,
     Precondition,
+    preinstalled,
     replay,
     replay_resources,
 )
@@ -531,3 +532,28 @@ def test_the_gpu_taint_is_the_one_the_pools_carry() -> None:
 def test_stack_meets_precondition(stack: str, preview: bool, row: str) -> None:
     unmet = [u.message for u in replay(evaluated(stack, preview)) if u.precondition == row]
     assert unmet == [], "\n".join(unmet)
+
+
+ADDONS_OFF = {
+    "hybrid:installKubePrometheusStack": False,
+    "hybrid:installPrometheusAdapter": False,
+    "hybrid:installClusterAutoscaler": False,
+}
+
+
+def test_an_add_on_switched_off_is_taken_as_already_on_the_cluster() -> None:
+    """Switching an add-on off is the user's word that the cluster runs it (the preview warns
+    what that means), so the replay assumes what it provides instead of failing the stack."""
+    evaluation = evaluate_stack("prod", config_overrides=ADDONS_OFF)
+    assert replay(evaluation) == []
+    assumed = preinstalled(evaluation.config)
+    assert ("monitoring.coreos.com/v1", "ServiceMonitor") in assumed.crds
+    assert assumed.namespaces == {evaluation.config.serving.monitoring_namespace}
+    assert assumed.metrics_adapter and assumed.node_autoscaler
+    # What the replay assumed is exactly what it would otherwise have asked for.
+    assert {u.precondition for u in replay_resources(evaluation.resources)} == {
+        "crd-installed",
+        "namespace-exists",
+        "metrics-adapter",
+        "job-node-autoscaler",
+    }
