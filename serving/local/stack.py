@@ -263,6 +263,7 @@ def _start(
                     f"{public_host}:{http_public}",
                     None,
                     manifests["public"].models,
+                    metrics=f"{public_host}:{metrics_public}",
                 ),
                 metrics=f"{public_host}:{metrics_public}",
                 repository=f"s3://{s3_endpoint}/{public_bucket.name}/"
@@ -276,6 +277,7 @@ def _start(
                     None,
                     pki.client,
                     manifests["private"].models,
+                    metrics=f"{private_host}:{metrics_private}",
                 ),
                 metrics=f"{private_host}:{metrics_private}",
                 repository=f"{private_bucket.url}/" + manifests["private"].prefix.rstrip("/"),
