@@ -131,7 +131,7 @@ class TritonMetrics:
     ) -> None:
         self.sites = dict(sites)
         self.interval = interval
-        self._fetch = fetch or _http_metrics
+        self._fetch = fetch or http_metrics
         self._lock = threading.Lock()
         self._totals: dict[str, tuple[float, dict[str, dict[str, float]]]] = {}
         self._windows: dict[tuple[str, str], ServerLoad] = {}
@@ -201,6 +201,6 @@ def _window(before: dict[str, float] | None, now: dict[str, float], seconds: flo
     return ServerLoad(request_s, queue_s, pending, in_system=done / seconds * request_s)
 
 
-def _http_metrics(address: str) -> str:
+def http_metrics(address: str) -> str:
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=1.0) as response:
         return str(response.read().decode())
