@@ -172,6 +172,8 @@ def measure(
     router = make_router(policy, endpoints, slo_ms)
     try:
         arrivals = schedule(rate, seconds, seed)
+        for model in (EMBEDDING_MODEL, RANKER_MODEL):
+            router.spec(model)  # metadata reads: attempts that Triton does not count
         before_router, before_attempts = router.decisions(), Counter(router.attempts)
         before_triton = triton_successes(endpoints)
         outcomes = drive(router, arrivals)
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.burst_bench", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--stack", default="dev", help="stack whose latency SLOs to use")
-    parser.add_argument("--start-rate", type=float, default=10.0, help="capacity search start")
+    parser.add_argument("--start-rate", type=float, default=20.0, help="capacity search start")
     parser.add_argument("--growth", type=float, default=1.3, help="capacity search factor")
     parser.add_argument("--trial-seconds", type=float, default=8.0)
     parser.add_argument("--step-seconds", type=float, default=15.0)
