@@ -7,7 +7,8 @@ reason. Whatever the order, a site that errors is followed by the next one (fail
 - `FailoverPolicy`: the first site in preference order, always (the original behaviour).
 - `AlternatingPolicy`: round robin over the sites (a load-blind baseline for benchmarks).
 - `BurstPolicy`: the preferred site (private) while its estimated wait stays under the
-  model's SLO-derived threshold, the other site beyond it, with hysteresis.
+  model's SLO-derived threshold, beyond it the other site whenever that one's estimated
+  wait is the shorter; with hysteresis.
 """
 
 import itertools
@@ -78,7 +79,8 @@ class AlternatingPolicy:
 
 
 class BurstPolicy:
-    """Preferred site first while its estimated wait is under the threshold, else the other.
+    """Preferred site first while its estimated wait is under the threshold; beyond it, the
+    other site whenever its estimated wait is shorter (join the shorter expected wait).
 
     The threshold of a model is `burst_at` x its SLO; bursting stops once the estimate falls
     under `return_at` x the SLO. A model without an SLO is never burst.
@@ -129,7 +131,10 @@ class BurstPolicy:
             elif not bursting and wait > self.burst_at * slo:
                 bursting = True
             self._bursting[model] = bursting
-        if bursting:
+        # Bursting spills to the other site only while it is the less loaded one: when the
+        # requests held to the preferred site (sensitive, private-only) keep it above the
+        # return threshold, the other site must not take everything else.
+        if bursting and estimate_wait(load(others[0].site, model)) < wait:
             return Decision((*others, *preferred), BURST)
         return Decision((*preferred, *others), PREFERRED)
 

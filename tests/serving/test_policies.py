@@ -13,18 +13,17 @@ SLO = {"text_embedding": 200}
 
 
 class FakeLoad:
-    """The private site's estimated wait, set by the test (a queue of in-flight requests
-    at a 10 ms latency each: wait = 10 ms x (in_flight + 1))."""
+    """Each site's estimated wait, set by the test (a queue of in-flight requests at a
+    10 ms latency each: wait = 10 ms x (in_flight + 1)); public is idle unless told."""
 
     def __init__(self) -> None:
-        self.in_flight = 0
+        self.in_flight = {"private": 0, "public": 0}
 
     def __call__(self, site: str, model: str) -> SiteLoad:
-        assert site == "private", f"only the preferred site's load is read, not {site}"
-        return SiteLoad(in_flight=self.in_flight, latency_s=0.01)
+        return SiteLoad(in_flight=self.in_flight[site], latency_s=0.01)
 
-    def wait_ms(self, ms: int) -> None:
-        self.in_flight = ms // 10 - 1
+    def wait_ms(self, ms: int, site: str = "private") -> None:
+        self.in_flight[site] = ms // 10 - 1
 
 
 def first(policy: BurstPolicy, load: FakeLoad, model: str = "text_embedding") -> tuple[str, str]:
@@ -53,6 +52,16 @@ def test_hysteresis_keeps_bursting_until_the_return_threshold() -> None:
     assert first(policy, load) == ("private", "preferred")
     load.wait_ms(90)
     assert first(policy, load) == ("private", "preferred"), "not bursting again below 100 ms"
+
+
+def test_bursting_never_sends_to_a_site_busier_than_the_preferred_one() -> None:
+    policy, load = BurstPolicy(SLO), FakeLoad()
+    load.wait_ms(150)
+    load.wait_ms(200, site="public")
+    assert first(policy, load) == ("private", "preferred"), "public is worse: stay"
+    assert policy.bursting("text_embedding"), "still over the threshold"
+    load.wait_ms(100, site="public")
+    assert first(policy, load) == ("public", "burst"), "public is better again"
 
 
 def test_models_without_an_slo_and_single_site_requests_never_burst() -> None:
