@@ -38,6 +38,9 @@ an estimate is a typical latency, and the SLO bounds the tail."""
 RETURN_AT = 0.3
 """Stop bursting once it is back under this fraction (the gap is the hysteresis)."""
 
+POLICIES = ("failover", "alternating", "burst")
+"""The names `policy_named` (and the CLI's --routing) accept."""
+
 LoadView = Callable[[str, str], SiteLoad]
 
 
@@ -148,6 +151,3 @@ def policy_named(name: str, stack: str = "dev", prefer: Sequence[str] = ()) -> R
     if name == "burst":
         return BurstPolicy.from_stack(stack, prefer[0] if prefer else PRIVATE_SITE)
     raise ServingError(f"routing policy '{name}' is not one of {list(POLICIES)}")
-
-
-POLICIES = ("failover", "alternating", "burst")
