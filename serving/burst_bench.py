@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from infra.stack_config import load_stack_config
 from modelkit.layout import BUILD_DIR
 from serving.bench import corpus
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
@@ -328,8 +329,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ServingError("the local mode is not running: `make bench-burst` starts it")
         if mode_of(state.cores) != "dedicated":
             console.print("[yellow]the sites share every core: bursting adds no capacity[/]")
-        from infra.stack_config import load_stack_config
-
         slo_ms = load_stack_config(args.stack).serving.latency_slo_ms
         slo = slo_ms[EMBEDDING_MODEL]
         endpoints = [site.endpoint for site in state.sites.values()]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from infra.stack_config import load_stack_config
 from serving.endpoints import Endpoint
 from serving.errors import ServingError
 from serving.signals import SiteLoad, estimate_wait
@@ -112,8 +113,6 @@ class BurstPolicy:
     @classmethod
     def from_stack(cls, stack: str, prefer: str = PRIVATE_SITE) -> "BurstPolicy":
         """Thresholds from the stack's `hybrid:latencySloMs`."""
-        from infra.stack_config import load_stack_config
-
         return cls(load_stack_config(stack).serving.latency_slo_ms, prefer)
 
     def bursting(self, model: str) -> bool:
