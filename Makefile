@@ -5,12 +5,14 @@ STACK   ?= dev
 STACKS  := dev staging prod
 LOCAL_DIR ?= .local
 NETWORK ?= loopback
+# dedicated: each local site pinned to its own half of the cores (make bench-burst).
+CORES   ?= shared
 # The VPN network mode: strongSwan with user-space ESP (kernel-libipsec) and nft.
 VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
-        smoke smoke-local bench bench-tunnel bench-models bench-infra policy-review clean
+        smoke smoke-local bench bench-burst bench-tunnel bench-models bench-infra policy-review clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,7 +67,7 @@ else
 endif
 
 up-local: models $(if $(filter vpn,$(NETWORK)),setup-vpn)  ## Start the local mode: two Triton sites on emulated buckets (idempotent; NETWORK=vpn: across IKEv2 tunnels)
-	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK) --network $(NETWORK)
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK) --network $(NETWORK) --cores $(CORES)
 
 down-local: setup  ## Stop everything up-local started (idempotent)
 	$(PY) -m serving.local --state-dir $(LOCAL_DIR) down
@@ -82,6 +84,10 @@ smoke-local: setup  ## The same smoke check against the local mode
 
 bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
 	$(PY) -m serving.bench
+
+bench-burst: models  ## Burst vs private-only vs alternating routing, open-loop ramp on the local mode (dedicated cores) -> build/bench/burst.{json,md,png}
+	$(PY) -m serving.local --state-dir $(LOCAL_DIR) up --stack $(STACK) --cores dedicated
+	$(PY) -m serving.burst_bench --state-dir $(LOCAL_DIR) --stack $(STACK)
 
 bench-tunnel: models setup-vpn  ## text_embedding through the VPN tunnel vs loopback -> build/bench/tunnel.{json,md}
 	$(PY) -m serving.tunnel_bench

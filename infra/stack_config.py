@@ -51,7 +51,15 @@ IAM_PRINCIPAL_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
 TRITON_TAG = re.compile(r"^\d{2}\.\d{2}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-OBJECT_KEYS = ("hybrid:publicGpuPools", "hybrid:privateGpuPools", "hybrid:models")
+OBJECT_KEYS = (
+    "hybrid:publicGpuPools",
+    "hybrid:privateGpuPools",
+    "hybrid:models",
+    "hybrid:latencySloMs",
+)
+# End-to-end latency SLO per model, in ms (seed case: product search under 200 ms); the
+# clients' burst routing spills to the other site before the preferred one would break it.
+DEFAULT_LATENCY_SLO_MS: dict[str, int] = {"text_embedding": 200}
 
 
 class ConfigError(Exception):
@@ -141,6 +149,8 @@ class ServingConfig:
     """Where Prometheus, prometheus-adapter and Grafana run on each cluster."""
     repository_dir: str = "build/repos"
     """Rendered repositories (``make models``), relative to the project root."""
+    latency_slo_ms: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LATENCY_SLO_MS))
+    """Model name -> end-to-end latency SLO in ms, as the clients see it (burst routing)."""
 
     @property
     def triton_image(self) -> str:
@@ -409,7 +419,32 @@ def _serving(reader: "_Reader") -> ServingConfig:
         tensorrt=reader.boolean("hybrid:tensorrtPlans"),
         monitoring_namespace=reader.string("hybrid:monitoringNamespace"),
         repository_dir=reader.string("hybrid:modelRepositoryDir"),
+        latency_slo_ms=_latency_slos(reader),
     )
+
+
+def _latency_slos(reader: "_Reader") -> dict[str, int]:
+    key = "hybrid:latencySloMs"
+    try:
+        raw = _decoded(reader.value(key, default=None))
+    except ValueError:
+        raw = "(not JSON)"
+    if raw is None:
+        return dict(DEFAULT_LATENCY_SLO_MS)
+    if not isinstance(raw, dict):
+        reader.problem(key, "must map a model name to its end-to-end latency SLO in ms")
+        return {}
+    slos: dict[str, int] = {}
+    for name, value in raw.items():
+        if name not in DEFAULT_MODEL_PLACEMENT:
+            reader.problem(
+                f"{key}.{name}", f"unknown model; known models: {sorted(DEFAULT_MODEL_PLACEMENT)}"
+            )
+        elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60_000:
+            reader.problem(f"{key}.{name}", f"must be an integer of ms in 1..60000, got {value!r}")
+        else:
+            slos[name] = value
+    return slos
 
 
 def _check_serving(reader: "_Reader", config: StackConfig) -> None:

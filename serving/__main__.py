@@ -12,6 +12,7 @@ from rich.table import Table
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import DEFAULT_STATE, PROTOCOLS, endpoints_from_state, explicit_endpoint
 from serving.errors import ServingError
+from serving.policies import POLICIES, policy_named
 from serving.routing import RetryPolicy, Router
 
 console = Console()
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         "--similarity", action="store_true", help="print the cosine similarity matrix instead"
     )
     embed.add_argument("--model", default=EMBEDDING_MODEL, help="default: %(default)s")
+    embed.add_argument(
+        "--sensitive",
+        action="store_true",
+        help="the texts never leave the private site: they wait there, and fail closed",
+    )
     rank = commands.add_parser("rank", help="rank items for a user by click probability")
     rank.add_argument("--user", type=int, required=True, help="user id")
     rank.add_argument("--items", type=int, nargs="+", required=True, help="item ids to rank")
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 _rank(RankerClient(router, args.model), args)
         finally:
             router.close()
+            if args.stats:
+                _stats(router, args.format)
     except ServingError as error:
         console.print(f"[red]error:[/red] {error}", highlight=False)
         return error.exit_code
@@ -73,6 +81,17 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key", help="client private key (mutual TLS)")
     group.add_argument("--protocol", choices=PROTOCOLS, default="grpc")
     group.add_argument("--deadline", type=float, default=30.0, help="seconds, retries included")
+    group.add_argument(
+        "--routing",
+        choices=POLICIES,
+        default="failover",
+        help="failover (default): first site in --prefer order; burst: the first --prefer site "
+        "(default private) until its estimated wait passes the model's SLO-derived threshold",
+    )
+    group.add_argument("--stack", default="dev", help="stack whose latency SLOs burst reads")
+    group.add_argument(
+        "--stats", action="store_true", help="then print requests per site and reason"
+    )
 
 
 def _router(args: argparse.Namespace) -> Router:
@@ -91,11 +110,32 @@ def _router(args: argparse.Namespace) -> Router:
             raise ServingError(f"unknown site(s) {unknown}; known: {known}")
         endpoints = [e for e in endpoints if e.site in args.site]
     policy = RetryPolicy(deadline=args.deadline)
-    return Router(endpoints, protocol=args.protocol, policy=policy, prefer=args.prefer)
+    routing = policy_named(args.routing, args.stack, args.prefer)
+    return Router(
+        endpoints, protocol=args.protocol, policy=policy, prefer=args.prefer, routing=routing
+    )
+
+
+def _stats(router: Router, output: str) -> None:
+    """Why each request went where it went: the router's prometheus counters."""
+    counts = sorted(router.decisions().items())
+    if output == "json":
+        rows = [
+            {"site": s, "model": m, "reason": r, "sensitive": k, "requests": n}
+            for (s, m, r, k), n in counts
+        ]
+        print(json.dumps({"requests": rows}))
+        return
+    table = Table(title=f"requests by site and reason ({type(router.routing).__name__})")
+    for column in ("site", "model", "reason", "sensitive", "requests"):
+        table.add_column(column, justify="right" if column == "requests" else "left")
+    for (site, model, reason, sensitive), count in counts:
+        table.add_row(site, model, reason, "yes" if sensitive else "no", str(count))
+    console.print(table)
 
 
 def _embed(client: EmbeddingClient, args: argparse.Namespace) -> None:
-    embeddings = client.embed(args.texts)
+    embeddings = client.embed(args.texts, sensitive=args.sensitive)
     if args.similarity:
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
         unit = embeddings / np.maximum(norms, 1e-12)

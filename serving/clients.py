@@ -34,7 +34,8 @@ class EmbeddingClient:
         self.batch_size = batch_size
         self.parallel = parallel
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], sensitive: bool = False) -> np.ndarray:
+        """One row per text; `sensitive` texts are embedded on the private site only."""
         spec = self.router.spec(self.model)
         text_input = _one(spec, spec.inputs, "BYTES", "input")
         output = _one(spec, spec.outputs, "FP32", "output")
@@ -51,7 +52,8 @@ class EmbeddingClient:
         def request(chunk: Sequence[bytes]) -> np.ndarray:
             array = np.array(chunk, dtype=np.object_)
             array = array.reshape(len(chunk), *([1] * len(text_input.shape)))
-            result = self.router.infer(self.model, {text_input.name: array}, [output.name])
+            tensors = {text_input.name: array}
+            result = self.router.infer(self.model, tensors, [output.name], sensitive=sensitive)
             return result[output.name].reshape(len(chunk), -1)
 
         return np.concatenate(self._map(request, _chunks(encoded, self._batch(spec))))

@@ -46,6 +46,9 @@ class Endpoint:
     tls_server_name: str | None = None
     """The name the server's certificate carries, where the address does not (a cloud load
     balancer's hostname, a port-forward to 127.0.0.1); None: the address itself."""
+    metrics: str | None = None
+    """host:port of the site's Triton /metrics (plain HTTP), for load-aware routing; None:
+    the client routes on its own signals only."""
 
     def grpc_client(self) -> grpcclient.InferenceServerClient:
         if self.tls is None:
@@ -94,6 +97,7 @@ def endpoint_from_json(site: str, entry: dict[str, Any]) -> Endpoint:
         http=entry.get("http"),
         tls=TlsFiles(**tls) if tls else None,
         models=tuple(entry["models"]),
+        metrics=entry.get("metrics"),
     )
 
 

@@ -34,16 +34,27 @@ class SiteUnavailableError(ServingError):
 
     exit_code = 3
 
-    def __init__(self, model: str, sites: tuple[str, ...], causes: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model: str,
+        sites: tuple[str, ...],
+        causes: dict[str, str],
+        sensitive: bool = False,
+    ) -> None:
         self.model = model
         self.sites = sites
         self.causes = causes
+        self.sensitive = sensitive
         detail = "; ".join(f"{site}: {cause}" for site, cause in causes.items()) or "no attempt"
         placed = " and ".join(sites)
-        only = " (placed only there; never sent elsewhere)" if len(sites) == 1 else ""
+        if sensitive:
+            where = f"this sensitive request was held to {placed} (never sent elsewhere)"
+        else:
+            only = " (placed only there; never sent elsewhere)" if len(sites) == 1 else ""
+            where = f"it is placed on {placed}{only}"
         super().__init__(
-            f"model '{model}' is unavailable: it is placed on {placed}{only} and no site "
-            f"answered ({detail}). Check `make status-local` or the site's endpoint."
+            f"model '{model}' is unavailable: {where} and no site answered before the "
+            f"deadline ({detail}). Check `make status-local` or the site's endpoint."
         )
 
 

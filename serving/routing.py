@@ -5,6 +5,12 @@ placed on one site (the private-only ranker) has nowhere else to go, so it fails
 with `SiteUnavailableError` instead of ever reaching a site it is not placed on.
 Transient errors (site down, deadline, overload) are retried with backoff until the
 request's deadline; errors about the request itself are raised at once.
+
+Which site a shared model tries first is the routing policy's choice (`serving.policies`:
+failover by preference, or burst by live load). A request marked sensitive is cut down to
+the private site before the policy sees it, so it waits there and fails closed at its
+deadline. Every request is counted by site, model, reason and sensitivity with
+prometheus_client (`decisions`), so one can see why a request went where it went.
 """
 
 import random
@@ -12,17 +18,28 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from serving.endpoints import DEFAULT_STATE, PROTOCOLS, Endpoint, endpoints_from_state
 from serving.errors import RequestError, ServingError, SiteUnavailableError
+from serving.policies import (
+    FAIL_CLOSED,
+    FAILOVER,
+    PRIVATE_SITE,
+    UNAVAILABLE,
+    FailoverPolicy,
+    RoutingPolicy,
+)
+from serving.signals import DEFAULT_INTERVAL, ClientSignals, SiteLoad, TritonMetrics
 
 TRANSIENT_GRPC = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED"}
 # A connection cut mid-call can surface as INTERNAL/UNKNOWN with one of these messages.
@@ -61,7 +78,7 @@ class ModelSpec:
 
 
 class Router:
-    """Sends inferences to the sites a model is placed on, in preference order."""
+    """Sends inferences to the sites a model is placed on, in the routing policy's order."""
 
     def __init__(
         self,
@@ -70,15 +87,34 @@ class Router:
         protocol: str = "grpc",
         policy: RetryPolicy | None = None,
         prefer: Sequence[str] = (),
+        routing: RoutingPolicy | None = None,
+        metrics: TritonMetrics | None = None,
+        metrics_interval: float = DEFAULT_INTERVAL,
     ) -> None:
+        """`metrics`: a /metrics source of one's own (tests); by default a policy that reads
+        load gets a background scraper of every endpoint that names its metrics address."""
         if protocol not in PROTOCOLS:
             raise ServingError(f"protocol '{protocol}' is not one of {list(PROTOCOLS)}")
         rank = {site: i for i, site in enumerate(prefer)}
         self.endpoints = sorted(endpoints, key=lambda e: rank.get(e.site, len(rank)))
         self.protocol = protocol
         self.policy = policy or RetryPolicy()
+        self.routing = routing or FailoverPolicy()
+        self.signals = ClientSignals()
+        self.metrics = metrics
+        if metrics is None and self.routing.uses_load:
+            addresses = {e.site: e.metrics for e in self.endpoints if e.metrics}
+            self.metrics = TritonMetrics(addresses, metrics_interval)
+            self.metrics.start()
         self.attempts: Counter[tuple[str, str]] = Counter()
         """(site, model) -> attempts sent there: proof of where requests went."""
+        self.registry = CollectorRegistry()
+        self.requests = PromCounter(
+            "hybrid_routed_requests",
+            "Requests by the site that served them (or held them, when failed) and why.",
+            ("site", "model", "reason", "sensitive"),
+            registry=self.registry,
+        )
         self._down_until: dict[str, float] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._lock = threading.Lock()
@@ -100,18 +136,42 @@ class Router:
             )
         return sites
 
+    def load(self, site: str, model: str) -> SiteLoad:
+        """Every live signal about `model` on `site`: what the routing policy reads."""
+        load = self.signals.load(site, model)
+        if self.metrics is None:
+            return load
+        return replace(load, server=self.metrics.load(site, model))
+
+    def decisions(self) -> dict[tuple[str, str, str, bool], int]:
+        """(site, model, reason, sensitive) -> requests, from the prometheus counters."""
+        counts = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    labels = sample.labels
+                    key = (labels["site"], labels["model"], labels["reason"])
+                    counts[(*key, labels["sensitive"] == "true")] = int(sample.value)
+        return counts
+
     def spec(self, model: str) -> ModelSpec:
         """Names, datatypes and shapes of a model, read once from a site that serves it."""
         if model not in self._specs:
             self._specs[model] = self._call(
-                model, lambda client, _: _read_spec(client, model, self.protocol)
+                model, lambda client, _: _read_spec(client, model, self.protocol), counted=False
             )
         return self._specs[model]
 
     def infer(
-        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        *,
+        sensitive: bool = False,
     ) -> dict[str, np.ndarray]:
-        """One inference; `inputs` include the batch dimension."""
+        """One inference; `inputs` include the batch dimension. A sensitive one goes only
+        to the private site, whatever its load, and fails closed at the deadline."""
 
         def send(client: Any, timeout: float) -> dict[str, np.ndarray]:
             module = grpcclient if self.protocol == "grpc" else httpclient
@@ -127,32 +187,52 @@ class Router:
                 result = client.infer(model, tensors, outputs=wanted)
             return {name: result.as_numpy(name) for name in outputs}
 
-        return self._call(model, send)
+        return self._call(model, send, sensitive=sensitive)
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
         with self._lock:
             for client in self._clients:
                 client.close()
             self._clients.clear()
         self._local = threading.local()
 
-    def _call(self, model: str, action: Callable[[Any, float], T]) -> T:
+    def _call(
+        self,
+        model: str,
+        action: Callable[[Any, float], T],
+        *,
+        sensitive: bool = False,
+        counted: bool = True,
+    ) -> T:
         sites = self.sites_for(model)
+        if sensitive:
+            sites = tuple(e for e in sites if e.site == PRIVATE_SITE)
+            if not sites:
+                raise RequestError(
+                    f"model '{model}' is not placed on the {PRIVATE_SITE} site in use, the "
+                    "only site a sensitive request may go to"
+                )
+        decision = self.routing.decide(model, sites, self.load)
         policy = self.policy
         deadline = time.monotonic() + policy.deadline
         causes: dict[str, str] = {}
         pause = policy.backoff
         while True:
-            for endpoint in self._ordered(sites):
+            for endpoint in self._ordered(decision.sites):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 with self._lock:
                     self.attempts[(endpoint.site, model)] += 1
+                met = self.signals.started(endpoint.site, model)
+                sent = time.monotonic()
                 try:
                     timeout = min(policy.attempt_timeout, remaining)
                     result = action(self._client(endpoint), timeout)
                 except (InferenceServerException, OSError) as error:
+                    self.signals.finished(endpoint.site, model, None, met)
                     if not _transient(error):
                         raise RequestError(
                             f"{endpoint.site} refused the request to '{model}': {_message(error)}"
@@ -161,14 +241,27 @@ class Router:
                     with self._lock:
                         self._down_until[endpoint.site] = time.monotonic() + policy.cooldown
                     continue
+                self.signals.finished(endpoint.site, model, time.monotonic() - sent, met)
                 with self._lock:
                     self._down_until.pop(endpoint.site, None)
+                if counted:
+                    first = endpoint is decision.sites[0]
+                    reason = decision.reason if first else FAILOVER
+                    self._count(endpoint.site, model, reason, sensitive)
                 return result
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SiteUnavailableError(model, tuple(e.site for e in sites), causes)
+                held = tuple(e.site for e in sites)
+                kept = held == (PRIVATE_SITE,)
+                if counted:
+                    reason = FAIL_CLOSED if kept else UNAVAILABLE
+                    self._count("+".join(held), model, reason, sensitive)
+                raise SiteUnavailableError(model, held, causes, sensitive=sensitive)
             time.sleep(min(pause * (1 + random.random()), remaining, policy.max_backoff))
             pause *= 2
+
+    def _count(self, site: str, model: str, reason: str, sensitive: bool) -> None:
+        self.requests.labels(site, model, reason, str(sensitive).lower()).inc()
 
     def _ordered(self, sites: tuple[Endpoint, ...]) -> list[Endpoint]:
         """Healthy sites first, in preference order; sites that just failed last."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from infra.stack_config import ConfigError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError
+from serving.local import cores as site_cores
 from serving.local import stack
 from serving.local.state import DEFAULT_DIR, LocalState, read_state
 
@@ -44,13 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         help="loopback (default), or vpn: each site in its own network namespace, the private "
         "one reachable only through two IKEv2 tunnels (root, strongSwan: `make setup-vpn`)",
     )
+    up.add_argument(
+        "--cores",
+        choices=site_cores.MODES,
+        default="shared",
+        help="shared (default): both sites on every core; dedicated: each site pinned to its "
+        "own half of the cores (on one core, both get it), so the private capacity is a real "
+        "limit (make bench-burst)",
+    )
     commands.add_parser("down", help="stop everything `up` started (idempotent)")
     status = commands.add_parser("status", help="health of every process and site")
     status.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return _up(args.stack, args.state_dir, args.timeout, args.network)
+            return _up(args.stack, args.state_dir, args.timeout, args.network, args.cores)
         if args.command == "down":
             stack.down(args.state_dir, console)
             return 0
@@ -60,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(error, "exit_code", 1)
 
 
-def _up(stack_name: str, folder: Path, timeout: float, network: str) -> int:
+def _up(stack_name: str, folder: Path, timeout: float, network: str, cores: str) -> int:
     from serving.inprocess import InProcessEmbedder
     from serving.local.repository import LOCAL_REPOSITORY, site_manifests
     from serving.local.smoke import SAMPLE, smoke
 
     manifests = site_manifests(stack_name)
-    state = stack.up(stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout, network)
+    state = stack.up(
+        stack_name, LOCAL_REPOSITORY, manifests, folder, console, timeout, network, cores=cores
+    )
     console.print(_sites_table(state))
     if state.vpn_slot is not None:
         console.print(_tunnels_table(stack.health(state, folder)["vpn"]))
@@ -125,6 +136,7 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         "models": [],
         "bucket": [],
         "prefix": [],
+        "cores": [],
     }
     for name, site in state.sites.items():
         endpoint = site.endpoint
@@ -139,6 +151,8 @@ def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Tab
         scheme = site.repository.split("://", 1)[0]
         rows["bucket"].append(f"{scheme}://{bucket}")
         rows["prefix"].append(f"repo/{site.content_hash[:16]}…")
+        pinned = state.cores.get(name)
+        rows["cores"].append(",".join(map(str, pinned)) if pinned else "shared")
     for label, values in rows.items():
         table.add_row(label, *values)
     return table

@@ -24,6 +24,7 @@ from hybrid.vpn import IkeSettings
 from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
 from serving.errors import LocalStackError
+from serving.local import cores as site_cores
 from serving.local import emulators, iam, netns, processes, triton, vpn
 from serving.local.addressing import VpnPlan
 from serving.local.pki import create_pki, pki_files
@@ -60,6 +61,7 @@ def up(
     timeout: float = READY_TIMEOUT,
     network: str = "loopback",
     settings: Mapping[str, IkeSettings] | None = None,
+    cores: str = "shared",
 ) -> LocalState:
     """Start both sites serving `manifests[site]` (files under `source`), or heal what runs.
 
@@ -67,10 +69,13 @@ def up(
     died is restarted on its recorded ports and prefix; anything else stale is stopped and
     started afresh. On failure, everything this call started is stopped again.
     `settings` gives each VPN site its own IKE settings (tests make them disagree).
+    `cores`: `shared` (every site on every core) or `dedicated` (`serving.local.cores`).
     """
     console = console or Console(stderr=True)
     if network not in NETWORKS:
         raise LocalStackError(f"network '{network}' is not one of {list(NETWORKS)}")
+    if cores not in site_cores.MODES:
+        raise LocalStackError(f"cores '{cores}' is not one of {list(site_cores.MODES)}")
     with _exclusive(folder):
         state = read_state(folder)
         if state is not None:
@@ -79,6 +84,11 @@ def up(
                     raise LocalStackError(
                         f"the local mode already runs with NETWORK={network_of(state)}; "
                         f"`make down-local` first to start it with NETWORK={network}."
+                    )
+                if site_cores.mode_of(state.cores) != cores:
+                    raise LocalStackError(
+                        f"the local mode already runs with {site_cores.mode_of(state.cores)} "
+                        f"cores; `make down-local` first to start it with {cores} cores."
                     )
                 console.print("[green]local mode is already running[/green]; nothing started.")
                 stale = [
@@ -96,7 +106,7 @@ def up(
                 return _heal(state, folder, console, timeout)
             console.print("[yellow]stale local state found; stopping what is left of it[/yellow]")
             _stop_all(state, folder, console)
-        return _start(stack, source, manifests, folder, console, timeout, network, settings)
+        return _start(stack, source, manifests, folder, console, timeout, network, settings, cores)
 
 
 def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str]:
@@ -199,9 +209,10 @@ def _start(
     timeout: float,
     network: str,
     settings: Mapping[str, IkeSettings] | None,
+    cores: str,
 ) -> LocalState:
     folder.mkdir(parents=True, exist_ok=True)
-    state = LocalState(stack=stack)
+    state = LocalState(stack=stack, cores=site_cores.split(cores))
     logs = folder / "logs"
     for leftover in (logs, folder / "backends", folder / "pki", folder / "vpn"):
         shutil.rmtree(leftover, ignore_errors=True)
@@ -263,8 +274,8 @@ def _start(
                     f"{public_host}:{http_public}",
                     None,
                     manifests["public"].models,
+                    metrics=f"{public_host}:{metrics_public}",
                 ),
-                metrics=f"{public_host}:{metrics_public}",
                 repository=f"s3://{s3_endpoint}/{public_bucket.name}/"
                 + manifests["public"].prefix.rstrip("/"),
                 content_hash=manifests["public"].content_hash,
@@ -276,8 +287,8 @@ def _start(
                     None,
                     pki.client,
                     manifests["private"].models,
+                    metrics=f"{private_host}:{metrics_private}",
                 ),
-                metrics=f"{private_host}:{metrics_private}",
                 repository=f"{private_bucket.url}/" + manifests["private"].prefix.rstrip("/"),
                 content_hash=manifests["private"].content_hash,
             ),
@@ -331,7 +342,10 @@ def _start_tritons(
         command = triton.command(launch, backends)
         if state.vpn_slot is not None:
             command = [*netns.exec_in(VpnPlan(state.vpn_slot).namespace(site)), *command]
-        process = processes.start(triton_name(site), command, log, triton.environment(launch))
+        cores = state.cores.get(site, ())
+        command = site_cores.pinned(command, cores)
+        env = {**triton.environment(launch), **site_cores.thread_env(cores)}
+        process = processes.start(triton_name(site), command, log, env)
         record(process)
         started.append(process)
     with console.status(f"waiting for Triton ({', '.join(sites)}) to load its models"):

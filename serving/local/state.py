@@ -26,11 +26,14 @@ class SiteState:
     """One Triton site: the client's endpoint plus what the local mode needs to restart it."""
 
     endpoint: Endpoint
-    metrics: str
-    """host:port of the Prometheus metrics endpoint (plain HTTP, 127.0.0.1 only)."""
+    """Its `metrics` is the host:port of Triton's /metrics (plain HTTP, never public)."""
     repository: str
     """What Triton loads: the bucket URL under the immutable `repo/<content_hash>` prefix."""
     content_hash: str
+
+    @property
+    def metrics(self) -> str:
+        return self.endpoint.metrics or ""
 
     def to_json(self) -> dict[str, Any]:
         tls = self.endpoint.tls
@@ -48,7 +51,6 @@ class SiteState:
     def from_json(cls, site: str, raw: dict[str, Any]) -> "SiteState":
         return cls(
             endpoint=endpoint_from_json(site, raw),
-            metrics=raw["metrics"],
             repository=raw["repository"],
             content_hash=raw["content_hash"],
         )
@@ -67,6 +69,8 @@ class LocalState:
     """moto's IAM users that outlive `up`: the admin, and the public Triton for restarts."""
     vpn_slot: int | None = None
     """The VPN network mode's addressing slot (`serving.local.addressing`); None: loopback."""
+    cores: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """site -> the cores its Triton is pinned to (`serving.local.cores`); empty: shared."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class LocalState:
             "principals": {name: p.to_json() for name, p in self.principals.items()},
             "sites": {name: site.to_json() for name, site in self.sites.items()},
             "vpn_slot": self.vpn_slot,
+            "cores": {site: list(cores) for site, cores in self.cores.items()},
         }
 
     @classmethod
@@ -93,6 +98,7 @@ class LocalState:
             emulators=dict(raw["emulators"]),
             principals={name: Principal.from_json(p) for name, p in raw["principals"].items()},
             vpn_slot=raw.get("vpn_slot"),
+            cores={site: tuple(cores) for site, cores in raw.get("cores", {}).items()},
         )
 
 

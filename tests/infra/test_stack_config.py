@@ -179,6 +179,16 @@ BAD_CONFIGS = {
         "hybrid:installClusterAutoscaler",
         "must be true or false, got 'maybe'",
     ),
+    "latency-slo-for-an-unknown-model": (
+        _dev(latencySloMs={"text_search": 200}),
+        "hybrid:latencySloMs.text_search",
+        "unknown model; known models: ['ctr_ranker', 'text_embedding']",
+    ),
+    "latency-slo-not-positive": (
+        _dev(latencySloMs={"text_embedding": 0}),
+        "hybrid:latencySloMs.text_embedding",
+        "must be an integer of ms in 1..60000, got 0",
+    ),
     "asn-not-a-number": (
         _dev(awsAsn="sixty-four"),
         "hybrid:awsAsn",
@@ -200,6 +210,12 @@ def test_a_bad_config_names_the_key_and_the_fix(case: str) -> None:
         assert problems[0][1].startswith("unknown key; known hybrid keys: [")
         assert "'hybrid:deletionProtection'" in problems[0][1]
     assert "Pulumi.dev.yaml" in str(caught.value)
+
+
+def test_product_search_has_a_200_ms_slo_by_default() -> None:
+    assert load_stack_config("dev").serving.latency_slo_ms == {"text_embedding": 200}
+    slos = parse_stack_config("dev", _dev(latencySloMs='{"text_embedding": 150}'))
+    assert slos.serving.latency_slo_ms == {"text_embedding": 150}, "JSON text, as the engine"
 
 
 def test_prod_needs_three_zones() -> None:

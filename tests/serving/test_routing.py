@@ -9,10 +9,14 @@ from tritonclient.utils import InferenceServerException
 from serving.clients import EmbeddingClient, RankerClient
 from serving.endpoints import Endpoint
 from serving.errors import RequestError, ServingError, SiteUnavailableError
+from serving.policies import BurstPolicy
 from serving.routing import RetryPolicy, Router
+from serving.signals import TritonMetrics
+from tests.serving.test_signals import triton_text
 
 EMBEDDING_STEPS = ("tokenizer", "minilm_encoder", "text_embedding")
 FAST = RetryPolicy(deadline=0.5, attempt_timeout=0.2, backoff=0.01, max_backoff=0.05)
+SLO = {"text_embedding": 200}
 
 
 class FakeSite:
@@ -161,3 +165,88 @@ def test_http_is_refused_for_a_grpc_only_site() -> None:
     endpoint = Endpoint("private", "127.0.0.1:3", None, None, ("ctr_ranker",))
     with pytest.raises(ServingError, match="serves gRPC only"):
         endpoint.http_client()
+
+
+def busy_private(queue_ms: int) -> TritonMetrics:
+    """A /metrics source whose private site reports `queue_ms` per request, scraped twice."""
+    pages = iter([triton_text(0, 0, 0), triton_text(10, queue_ms * 10_000, queue_ms * 10_000)])
+    metrics = TritonMetrics({"private": "127.0.0.1:9"}, fetch=lambda _: next(pages))
+    metrics.scrape()
+    metrics.scrape()
+    return metrics
+
+
+def embed(router: Router, sensitive: bool = False) -> np.ndarray:
+    text = {"TEXT": np.array([[b"x"]], dtype=np.object_)}
+    return router.infer("text_embedding", text, ["EMBEDDING"], sensitive=sensitive)["EMBEDDING"]
+
+
+def test_burst_spills_a_busy_private_site_to_public(sites: dict[str, FakeSite]) -> None:
+    calm = router(routing=BurstPolicy(SLO), metrics=busy_private(5))
+    assert np.all(embed(calm) == 2.0), "private first while its wait is short"
+    busy = router(routing=BurstPolicy(SLO), metrics=busy_private(300))
+    assert np.all(embed(busy) == 1.0), "public once private's wait passes the threshold"
+    assert busy.decisions() == {("public", "text_embedding", "burst", False): 1}
+    assert calm.decisions() == {("private", "text_embedding", "preferred", False): 1}
+
+
+def test_sensitive_requests_stay_private_however_busy(sites: dict[str, FakeSite]) -> None:
+    busy = router(routing=BurstPolicy(SLO), metrics=busy_private(300))
+    assert np.all(embed(busy, sensitive=True) == 2.0)
+    sites["private"].mode = "down"
+    with pytest.raises(SiteUnavailableError) as raised:
+        embed(busy, sensitive=True)
+    message = str(raised.value)
+    assert "sensitive request was held to private (never sent elsewhere)" in message
+    assert "before the deadline" in message
+    assert not sites["public"].calls, "no sensitive request reached public"
+    assert busy.decisions() == {
+        ("private", "text_embedding", "preferred", True): 1,
+        ("private", "text_embedding", "fail_closed", True): 1,
+    }
+    assert busy.attempts[("public", "text_embedding")] == 0
+
+
+def test_a_private_only_model_fails_closed_under_burst(sites: dict[str, FakeSite]) -> None:
+    busy = router(routing=BurstPolicy(SLO), metrics=busy_private(300))
+    ranker = RankerClient(busy)
+    ranker.score([1], [2], ranker.neutral_context(1))
+    sites["private"].mode = "down"
+    with pytest.raises(SiteUnavailableError, match="placed only there"):
+        ranker.score([1], [2], ranker.neutral_context(1))
+    assert busy.decisions() == {
+        ("private", "ctr_ranker", "preferred", False): 1,
+        ("private", "ctr_ranker", "fail_closed", False): 1,
+    }
+
+
+def test_burst_fails_over_when_the_preferred_site_is_down(sites: dict[str, FakeSite]) -> None:
+    client = router(routing=BurstPolicy(SLO), metrics=busy_private(5))
+    sites["private"].mode = "down"
+    assert np.all(embed(client) == 1.0)
+    assert client.decisions() == {("public", "text_embedding", "failover", False): 1}
+
+
+def test_the_router_counts_its_own_requests_in_flight(sites: dict[str, FakeSite]) -> None:
+    client = router(routing=BurstPolicy(SLO), metrics=busy_private(5))
+    seen = []
+    infer = sites["private"].infer
+
+    def observing(*args, **kwargs):
+        seen.append(client.load("private", "text_embedding").in_flight)
+        return infer(*args, **kwargs)
+
+    sites["private"].infer = observing  # type: ignore[method-assign]
+    embed(client)
+    load = client.load("private", "text_embedding")
+    assert seen == [1] and load.in_flight == 0 and load.latency_s is not None
+    assert load.server is not None and load.server.request_s == pytest.approx(0.005)
+
+
+def test_a_sensitive_request_for_a_public_only_set_is_refused(
+    sites: dict[str, FakeSite],
+) -> None:
+    public_only = Router([Endpoint("public", "127.0.0.1:1", None, None, EMBEDDING_STEPS)])
+    with pytest.raises(RequestError, match="the only site a sensitive request may go to"):
+        embed(public_only, sensitive=True)
+    assert not sites["public"].calls

@@ -23,14 +23,21 @@ def sample_state(tmp_path: Path) -> LocalState:
         },
         sites={
             "public": SiteState(
-                Endpoint("public", "127.0.0.1:1", "127.0.0.1:2", None, ("text_embedding",)),
-                metrics="127.0.0.1:3",
+                Endpoint(
+                    "public",
+                    "127.0.0.1:1",
+                    "127.0.0.1:2",
+                    None,
+                    ("text_embedding",),
+                    metrics="127.0.0.1:3",
+                ),
                 repository="s3://http://127.0.0.1:4/b/repo/abc",
                 content_hash="abc",
             ),
             "private": SiteState(
-                Endpoint("private", "127.0.0.1:5", None, tls, ("ctr_ranker",)),
-                metrics="127.0.0.1:6",
+                Endpoint(
+                    "private", "127.0.0.1:5", None, tls, ("ctr_ranker",), metrics="127.0.0.1:6"
+                ),
                 repository="gs://b/repo/def",
                 content_hash="def",
             ),
