@@ -15,22 +15,20 @@ import mimetypes
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from hybrid.bucket_access import REPO_ROOT
-from modelkit.errors import ManifestError
-from modelkit.manifest import Manifest, load_verified
+from hybrid.manifest import Manifest, ManifestError, load_verified
+from hybrid.sites import Cloud
 
 HEX_DIGITS = "0123456789abcdef"
 RETENTION_DEPTH = 4
 """Hash characters the lifecycle rule looks at: 4 x 15 = 60 prefixes. A retired version whose
 hash shares its first 4 characters with the served one (1 in 65536) is kept, never lost."""
 
-Cloud = Literal["aws", "gcp"]
 
 
 def load_site_repository(

@@ -32,7 +32,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockReso
 from pulumi.runtime.mocks import MockSettings as _MockSettings
 from pulumi.runtime.stack import run_in_stack
 
-from infra.stack_config import PROJECT_ROOT, StackConfig, parse_stack_config, read_stack_file
+from hybrid.config import StackConfig, parse_stack_config, read_stack_file
+from hybrid.paths import PROJECT_ROOT
 
 PROJECT = "hybrid"
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"

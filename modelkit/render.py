@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.gpus import GpuType
-from infra.stack_config import StackConfig
+from hybrid.config import StackConfig
+from hybrid.gpus import GpuType
+from hybrid.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
+from hybrid.paths import LOCAL
 from modelkit.artifacts import (
     ENCODER_ONNX,
     MINILM,
@@ -28,8 +30,6 @@ from modelkit.artifacts import (
 )
 from modelkit.cache import Artifact
 from modelkit.errors import SourceError
-from modelkit.layout import LOCAL
-from modelkit.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
 from modelkit.onnx2tensorrt import plan_filename
 from modelkit.placement import expand, site_models
 from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hybrid.gpu_scheduling import GPU_TAINT_KEY
 from infra.offline import UNKNOWN, MockedResource, StackEvaluation
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -53,8 +54,6 @@ S3_BUCKET_SETTINGS = (
     "aws:s3/bucketPolicy:BucketPolicy",
 )
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-"""The taint every GPU pool carries (``components/gpu_node_pool.py``; a test keeps them equal)."""
 BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 BUILTIN_GROUPS = frozenset(
     {

@@ -12,8 +12,8 @@ from typing import Any
 
 import pulumi
 
+from hybrid.config import ConfigError
 from infra.offline import evaluate_stack
-from infra.stack_config import ConfigError
 from policy import POLICIES
 from policy.cost import BUDGET_KEY, GPU_COST_BUDGET, CostEstimate, estimate, usd
 from policy.engine import Violation, evaluate, stack_view

@@ -21,7 +21,7 @@ def rendered_repositories() -> None:
     """Every stack program uploads ``build/repos/<site>/`` (what `make models` renders), so
     render it once per session. Without TensorRT plans the site targets hold the same files
     for every stack, so one rendering serves them all (a no-op when it is already there)."""
-    from infra.stack_config import SITES
+    from hybrid.sites import SITES
     from modelkit.build import build
 
     build("dev", targets=SITES)

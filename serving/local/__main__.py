@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.stack_config import ConfigError
+from hybrid.config import ConfigError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError
 from serving.local import stack

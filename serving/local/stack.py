@@ -16,7 +16,8 @@ from typing import Any
 from rich.console import Console
 from tritonclient.utils import InferenceServerException
 
-from modelkit.manifest import Manifest
+from hybrid.manifest import Manifest
+from hybrid.sites import SITES
 from serving.endpoints import Endpoint
 from serving.errors import LocalStackError
 from serving.local import emulators, iam, processes, triton
@@ -32,7 +33,6 @@ from serving.local.state import (
 )
 from serving.local.upload import publish, transfer_progress
 
-SITES = ("public", "private")
 BUCKETS = {"public": "hybrid-public-models", "private": "hybrid-private-models"}
 EMULATORS = ("moto", "fake-gcs")
 ADMIN = "admin"

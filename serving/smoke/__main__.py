@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.stack_config import ConfigError
+from hybrid.config import ConfigError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError, TargetError
 from serving.local.state import DEFAULT_DIR

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from components.model_repository_upload import HEX_DIGITS, RETENTION_DEPTH, retired_prefixes
+from hybrid.config import load_stack_config
+from hybrid.manifest import MANIFEST_NAME, Manifest
+from hybrid.sites import SITES
 from infra.offline import evaluate_stack
-from infra.stack_config import SITES, load_stack_config
-from modelkit.manifest import MANIFEST_NAME, Manifest
 from tests.components.serving_support import (
     STACKS,
     container,

@@ -10,7 +10,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from infra.stack_config import SITES, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.sites import SITES
 from tests.components.serving_support import STACKS, evaluation, kubernetes_objects
 
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -7,12 +7,13 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from infra.stack_config import PRIVATE_ONLY_MODELS, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.manifest import Manifest, load_verified
+from hybrid.models import PRIVATE_ONLY_MODELS
+from hybrid.paths import MODEL_REPO, TARGETS
 from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import BuildResult, build
 from modelkit.errors import PlacementError
-from modelkit.layout import MODEL_REPO, TARGETS
-from modelkit.manifest import Manifest, load_verified
 from modelkit.placement import expand, site_models
 from modelkit.render import RenderInputs, TargetPlan, plan_target, plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config

@@ -8,11 +8,13 @@ import kubernetes_validate
 import numpy as np
 import pytest
 
-from infra.gpus import GPU_TYPES
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.gpu_scheduling import COMPUTE_CAPABILITY_LABEL
+from hybrid.gpus import GPU_TYPES
+from hybrid.triton import tensorrt_image
 from modelkit.artifacts import ENCODER_ONNX, MINILM
-from modelkit.onnx2tensorrt import TENSORRT_IMAGE, plan_filename, trtexec_command
-from modelkit.tensorrt_job import CAPABILITY_LABEL, encoder_profile, plan_build_jobs
+from modelkit.onnx2tensorrt import plan_filename, trtexec_command
+from modelkit.tensorrt_job import encoder_profile, plan_build_jobs
 
 REPO = "s3://acme-models/repo/0123abcd"
 
@@ -61,7 +63,7 @@ def test_one_job_per_compute_capability_of_the_site() -> None:
     (public,) = plan_build_jobs(
         dev, "public", repo_url=REPO, namespace="triton", service_account="sa"
     )
-    assert public["spec"]["template"]["spec"]["nodeSelector"] == {CAPABILITY_LABEL: "7.5"}
+    assert public["spec"]["template"]["spec"]["nodeSelector"] == {COMPUTE_CAPABILITY_LABEL: "7.5"}
 
 
 @pytest.mark.parametrize("url", [REPO, "gs://acme-models/repo/0123abcd"])
@@ -77,7 +79,10 @@ def test_the_job_fetches_builds_on_the_gpu_and_uploads_next_to_the_onnx(url: str
     fetch, build = pod["initContainers"]
     (upload,) = pod["containers"]
     assert f"{url}/minilm_encoder/1/model.onnx" in fetch["command"]
-    assert build["image"] == TENSORRT_IMAGE and build["command"][0] == "trtexec"
+    assert (
+        build["image"] == tensorrt_image(load_stack_config("dev").serving.triton_image_tag)
+        and build["command"][0] == "trtexec"
+    )
     assert "--saveEngine=/work/model_sm75.plan" in build["command"]
     assert build["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert upload["command"][-2:] == [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pulumi_policy import EnforcementLevel
 
-from infra.stack_config import PROJECT_ROOT
+from hybrid.paths import PROJECT_ROOT
 from policy import POLICIES
 from policy.network import digest
 from policy.pack_config import load_pack_config

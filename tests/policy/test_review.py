@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.paths import PROJECT_ROOT
 from infra.offline import StackEvaluation
-from infra.stack_config import PROJECT_ROOT
 from policy import report, review
 from policy.review import main
 

@@ -1,4 +1,4 @@
-"""Triton on both clusters: the serving half of the stack program, composed from StackConfig.
+"""Triton on both clusters, composed from StackConfig.
 
 Per site: the rendered repository uploaded under its immutable prefix, a read-only bucket
 identity bound to Triton's service account, GPU plumbing, TensorRT build Jobs when enabled,
@@ -10,7 +10,7 @@ apart from ``__main__`` so that each composition reads on its own; ``__main__`` 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 
@@ -25,7 +25,6 @@ from components.model_bucket_access import (
     KubernetesSubject,
 )
 from components.model_repository_upload import (
-    Cloud,
     ModelRepositoryUpload,
     ModelRepositoryUploadArgs,
     load_site_repository,
@@ -33,18 +32,20 @@ from components.model_repository_upload import (
 from components.private_cluster import PrivateCluster
 from components.public_cluster import PublicCluster
 from components.serving_pki import ServingPki
-from components.triton_manifests import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT, TritonSite
+from components.triton_manifests import TritonSite
 from components.triton_server import PlanBuilds, ServingTls, TritonServer, TritonServerArgs
 from hybrid.bucket_access import REPO_ROOT
-from infra.gpus import GpuType
-from infra.stack_config import PROJECT_ROOT, StackConfig
+from hybrid.config import StackConfig
+from hybrid.gpus import GpuType
+from hybrid.manifest import Manifest
+from hybrid.paths import PROJECT_ROOT
+from hybrid.sites import CLOUD_OF, SITES, Site
+from hybrid.triton import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT
 from modelkit.errors import ModelkitError
-from modelkit.manifest import Manifest
 from modelkit.onnx2tensorrt import plan_filename
 from modelkit.placement import site_models
 from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, encoder_profile, plan_build_job
 
-Site = Literal["public", "private"]
 TRITON = KubernetesSubject(NAMESPACE, SERVICE_ACCOUNT)
 BUILDER = KubernetesSubject(NAMESPACE, PLAN_BUILDER)
 
@@ -59,10 +60,7 @@ class SiteRepository:
 
 def site_repositories(config: StackConfig) -> dict[Site, SiteRepository]:
     """Both sites' renderings, verified before anything is planned."""
-    return {
-        "public": site_repository(config, "public"),
-        "private": site_repository(config, "private"),
-    }
+    return {site: site_repository(config, site) for site in SITES}
 
 
 def site_repository(config: StackConfig, site: Site) -> SiteRepository:
@@ -80,7 +78,7 @@ def site_repository(config: StackConfig, site: Site) -> SiteRepository:
 
 @dataclass(frozen=True)
 class SiteFoundation:
-    """What the foundation built for one site (CONTRACTS.md) and the options on its cloud."""
+    """What a site's cluster, bucket and add-ons give Triton, and the options on its cloud."""
 
     cluster: PublicCluster | PrivateCluster
     bucket: EncryptedBucket
@@ -106,7 +104,7 @@ def serve(
     sites: tuple[tuple[Site, SiteFoundation], ...] = (("public", public), ("private", private))
     for site, foundation in sites:
         repository = repositories[site]
-        cloud: Cloud = "aws" if site == "public" else "gcp"
+        cloud = CLOUD_OF[site]
         upload = ModelRepositoryUpload(
             f"{site}-repository",
             ModelRepositoryUploadArgs(
@@ -160,7 +158,7 @@ def triton_site(config: StackConfig, site: Site, upload: ModelRepositoryUpload) 
     public = site == "public"
     return TritonSite(
         site=site,
-        cloud="aws" if public else "gcp",
+        cloud=CLOUD_OF[site],
         image=serving.triton_image,
         repository_url=upload.url,
         content_hash=upload.content_hash,

@@ -12,11 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelkit.errors import ManifestError
+from hybrid.bucket_access import REPO_ROOT
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
 _REBUILD_HINT = "run `make models` (python -m modelkit build) to render it again"
+
+
+class ManifestError(Exception):
+    """A rendered repository is missing, or its files no longer match manifest.json."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Manifest:
     @property
     def prefix(self) -> str:
         """The immutable object prefix this repository is uploaded under in every bucket."""
-        return f"repo/{self.content_hash}/"
+        return f"{REPO_ROOT}{self.content_hash}/"
 
     @classmethod
     def build(
