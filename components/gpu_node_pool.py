@@ -37,8 +37,6 @@ from hybrid.gpu_scheduling import (
     GPU_TAINT_VALUE,
 )
 
-GPU_TAINT = {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_CLOUD}
-"""The taint as the EKS and GKE node-pool APIs take it."""
 EKS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 """The label by which the Cluster Autoscaler on AWS knows a node has GPUs: until the device
 plugin advertises them it treats the node as not ready yet, instead of adding another."""
@@ -133,7 +131,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 "desired_size": spec.desired_size,
             },
             labels=eks_labels(spec),
-            taints=[GPU_TAINT],
+            taints=[
+                {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_CLOUD}
+            ],
             launch_template=eks_launch_template(name, spec.disk_gib, self),
             update_config={"max_unavailable": 1},
             opts=pulumi.ResourceOptions(
@@ -175,7 +175,13 @@ class GpuNodePool(pulumi.ComponentResource):
                 spec.machine_type,
                 cluster.node_service_account,
                 labels=spec.labels,
-                taints=[GPU_TAINT],
+                taints=[
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "value": GPU_TAINT_VALUE,
+                        "effect": GPU_TAINT_EFFECT_CLOUD,
+                    }
+                ],
                 accelerators=[
                     {
                         "type": spec.gcp_accelerator,

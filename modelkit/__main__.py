@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from hybrid.config import ConfigError
+from hybrid.manifest import ManifestError
 from hybrid.paths import PLANS_DIR, REPOS_DIR, TARGETS
 from hybrid.sites import SITES
 from hybrid.triton import NAMESPACE, PLAN_BUILDER
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ModelkitError, ConfigError) as error:
+    except (ModelkitError, ManifestError, ConfigError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False)
         return 2
 

@@ -41,7 +41,7 @@ HIDDEN = "[secret]"
 def placed(stack: str, endpoints: Mapping[str, Endpoint]) -> list[SiteTarget]:
     """Each site's endpoint, expected to serve exactly the models the stack places there."""
     config = load_stack_config(stack)
-    folders = {site: site_models(config, site) for site in SITES}
+    folders: dict[str, tuple[str, ...]] = {site: site_models(config, site) for site in SITES}
     everywhere = set().union(*folders.values())
     return [
         SiteTarget(

@@ -226,4 +226,4 @@ def test_the_addresses_match_what_the_stack_deploys() -> None:
             portforward.SERVICE,
         )
         ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
-        assert ports[portforward.PORT] == GRPC_PORT
+        assert ports[portforward.GRPC_PORT_NAME] == GRPC_PORT
