@@ -36,7 +36,6 @@ class GcpNetworkArgs:
 
 class GcpNetwork(pulumi.ComponentResource):
     network_id: pulumi.Output[str]
-    network_self_link: pulumi.Output[str]
     network_name: pulumi.Output[str]
     subnet_self_link: pulumi.Output[str]
     pods_range_name: str
@@ -94,7 +93,6 @@ class GcpNetwork(pulumi.ComponentResource):
         )  # fmt: skip
 
         self.network_id = network.id
-        self.network_self_link = network.self_link
         self.network_name = network.name
         self.subnet_self_link = subnet.self_link
         self.pods_range_name = PODS_RANGE

@@ -19,7 +19,7 @@ from components.private_cluster import PrivateCluster, PrivateClusterArgs, is_in
 from components.public_cluster import PublicCluster, PublicClusterArgs
 from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
-from infra.triton_sites import SiteFoundation, serve, site_repositories
+from infra.triton_sites import SiteInfrastructure, serve, site_repositories
 
 config = read_stack_config()
 public, private = config.public, config.private
@@ -190,8 +190,8 @@ pki = ServingPki("serving-pki", ServingPkiArgs())
 served = serve(
     config,
     repositories,
-    public=SiteFoundation(public_cluster, public_bucket, on_aws, public_addons.releases),
-    private=SiteFoundation(private_cluster, private_bucket, on_gcp, private_addons.releases),
+    public=SiteInfrastructure(public_cluster, public_bucket, on_aws, public_addons.releases),
+    private=SiteInfrastructure(private_cluster, private_bucket, on_gcp, private_addons.releases),
     pki=pki,
 )
 

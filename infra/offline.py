@@ -9,7 +9,7 @@ interface IPs, service-agent emails - so that tests can follow the wiring from o
 resource to the next. With ``preview=True`` every computed output stays unknown, as in
 ``pulumi preview`` before anything exists.
 
-Tests, the offline policy review and the Triton part all use this one harness; it can
+Tests, the offline policy review and the benchmark all use this one harness; it can
 run several stacks one after another in the same process.
 """
 

@@ -77,7 +77,7 @@ def site_repository(config: StackConfig, site: Site) -> SiteRepository:
 
 
 @dataclass(frozen=True)
-class SiteFoundation:
+class SiteInfrastructure:
     """What a site's cluster, bucket and add-ons give Triton, and the options on its cloud."""
 
     cluster: PublicCluster | PrivateCluster
@@ -95,14 +95,14 @@ class ServedSite:
 def serve(
     config: StackConfig,
     repositories: dict[Site, SiteRepository],
-    public: SiteFoundation,
-    private: SiteFoundation,
+    public: SiteInfrastructure,
+    private: SiteInfrastructure,
     pki: ServingPki,
 ) -> dict[Site, ServedSite]:
     """Upload, identities, GPU plumbing, plan builds and Triton on each site."""
     served: dict[Site, ServedSite] = {}
-    sites: tuple[tuple[Site, SiteFoundation], ...] = (("public", public), ("private", private))
-    for site, foundation in sites:
+    sites: tuple[tuple[Site, SiteInfrastructure], ...] = (("public", public), ("private", private))
+    for site, base in sites:
         repository = repositories[site]
         cloud = CLOUD_OF[site]
         upload = ModelRepositoryUpload(
@@ -111,31 +111,31 @@ def serve(
                 cloud=cloud,
                 root=repository.root,
                 manifest=repository.manifest,
-                bucket_name=foundation.bucket.bucket_name,
-                kms_key=foundation.bucket.kms_key_id,
+                bucket_name=base.bucket.bucket_name,
+                kms_key=base.bucket.kms_key_id,
                 retention_days=config.serving.retention_days,
             ),
             # Objects are written only once the bucket enforces its encryption and policy.
             pulumi.ResourceOptions.merge(
-                foundation.options,
-                pulumi.ResourceOptions(depends_on=foundation.bucket.object_prerequisites),
+                base.options,
+                pulumi.ResourceOptions(depends_on=base.bucket.object_prerequisites),
             ),
         )
-        reader = _bucket_access(config, site, foundation, TRITON, write_prefix=None)
+        reader = _bucket_access(config, site, base, TRITON, write_prefix=None)
         gpu = GpuPlumbing(
             f"{site}-gpu",
             GpuPlumbingArgs(
                 cloud=cloud,
-                provider=foundation.cluster.provider,
+                provider=base.cluster.provider,
                 monitoring_namespace=config.serving.monitoring_namespace,
-                addons=foundation.addons,
+                addons=base.addons,
             ),
         )
         server = TritonServer(
             f"{site}-triton",
             TritonServerArgs(
                 site=triton_site(config, site, upload),
-                provider=foundation.cluster.provider,
+                provider=base.cluster.provider,
                 service_account_annotations=reader.annotations,
                 tls=ServingTls(
                     ca_cert_pem=pki.ca_cert_pem,
@@ -143,11 +143,11 @@ def serve(
                     server_key_pem=pki.server_key_pem[site],
                 ),
                 queue_slo_us=config.serving.queue_slo_ms * 1000,
-                addons=foundation.addons,
+                addons=base.addons,
                 depends_on=[upload, reader, gpu],
-                plan_builds=_plan_builds(config, site, foundation, upload, repository.manifest),
+                plan_builds=_plan_builds(config, site, base, upload, repository.manifest),
             ),
-            foundation.options,
+            base.options,
         )
         served[site] = ServedSite(upload, server)
     return served
@@ -181,7 +181,7 @@ def triton_site(config: StackConfig, site: Site, upload: ModelRepositoryUpload) 
 def _plan_builds(
     config: StackConfig,
     site: Site,
-    foundation: SiteFoundation,
+    base: SiteInfrastructure,
     upload: ModelRepositoryUpload,
     manifest: Manifest,
 ) -> PlanBuilds | None:
@@ -199,7 +199,7 @@ def _plan_builds(
     }
     if not missing:
         return None
-    writer = _bucket_access(config, site, foundation, BUILDER, write_prefix=manifest.prefix)
+    writer = _bucket_access(config, site, base, BUILDER, write_prefix=manifest.prefix)
     profile = encoder_profile()
 
     def job(gpu: GpuType) -> pulumi.Output[dict[str, Any]]:
@@ -225,13 +225,13 @@ def _plan_builds(
 def _bucket_access(
     config: StackConfig,
     site: Site,
-    foundation: SiteFoundation,
+    base: SiteInfrastructure,
     subject: KubernetesSubject,
     *,
     write_prefix: str | None,
 ) -> AwsModelBucketAccess | GcpModelBucketAccess:
     """Triton reads every version under ``repo/``; the plan builder only its own prefix."""
-    cluster, bucket = foundation.cluster, foundation.bucket
+    cluster, bucket = base.cluster, base.bucket
     role = "triton" if subject == TRITON else "tensorrt"
     if isinstance(cluster, PublicCluster):
         assert bucket.arn is not None, "the public site's bucket is on S3"
@@ -247,7 +247,7 @@ def _bucket_access(
                 read_prefix=write_prefix or REPO_ROOT,
                 write_prefix=write_prefix,
             ),
-            foundation.options,
+            base.options,
         )
     return GcpModelBucketAccess(
         f"{site}-{role}-identity",
@@ -259,5 +259,5 @@ def _bucket_access(
             account_id=f"{role}-{config.stack}",
             write_prefix=write_prefix,
         ),
-        foundation.options,
+        base.options,
     )

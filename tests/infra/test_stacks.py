@@ -61,8 +61,8 @@ def test_every_cloud_resource_belongs_to_a_component(stack_evaluation: StackEval
 def test_the_mocks_fabricate_outputs_for_every_type(stack_evaluation: StackEvaluation) -> None:
     from infra.offline import fabricated_types
 
-    foundation = [r for r in stack_evaluation.resources if not r.type.startswith("kubernetes:")]
-    missing = {r.type for r in foundation if r.custom} - fabricated_types()
+    cloud = [r for r in stack_evaluation.resources if not r.type.startswith("kubernetes:")]
+    missing = {r.type for r in cloud if r.custom} - fabricated_types()
     assert not missing, f"infra/offline.py has no fabricator for {sorted(missing)}"
 
 
