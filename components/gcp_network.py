@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.addon_charts import PROMETHEUS_ADAPTER_PORT
+from hybrid.triton import PORTS
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
@@ -30,7 +31,7 @@ class GcpNetworkArgs:
     """The GKE control plane's /28 (source of webhook calls to nodes)."""
     peer_cidrs: Sequence[str]
     """Ranges of the other site (the AWS VPC), admitted on ``serving_ports`` only."""
-    serving_ports: Sequence[int] = (8000, 8001)
+    serving_ports: Sequence[int] = (PORTS["http"], PORTS["grpc"])
     """Triton HTTP and gRPC; the metrics port (8002) is deliberately not reachable cross-site."""
 
 

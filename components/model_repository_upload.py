@@ -30,7 +30,6 @@ RETENTION_DEPTH = 4
 hash shares its first 4 characters with the served one (1 in 65536) is kept, never lost."""
 
 
-
 def load_site_repository(
     root: Path, *, site: str, stack: str, models: Sequence[str], plans: Collection[str]
 ) -> Manifest:
