@@ -22,6 +22,7 @@ import pulumi_gcp as gcp
 
 from hybrid.bucket_access import REPO_ROOT
 from hybrid.manifest import Manifest, ManifestError, load_verified
+from hybrid.models import refused_on
 from hybrid.sites import Cloud
 
 HEX_DIGITS = "0123456789abcdef"
@@ -33,7 +34,7 @@ hash shares its first 4 characters with the served one (1 in 65536) is kept, nev
 def load_site_repository(
     root: Path, *, site: str, stack: str, models: Sequence[str], plans: Collection[str]
 ) -> Manifest:
-    """The verified sub-manifest of the models a site serves.
+    """The verified sub-manifest of the models a site serves, and of what they call.
 
     ``plans`` are the TensorRT plan files the site serves: one per GPU type of its pools
     when the stack enables plans, none when it serves ONNX. A rendering that serves plans
@@ -47,7 +48,13 @@ def load_site_repository(
         manifest = load_verified(root)
         if manifest.target != site:
             raise ManifestError(f"{root} holds the '{manifest.target}' target, not '{site}'")
-        manifest = manifest.for_models(models)
+        manifest = manifest.serving(models)
+        refused = refused_on(site, manifest.models)
+        if refused:
+            raise ManifestError(
+                f"{root} would serve private-only model(s) {sorted(refused)} on the {site} "
+                f"site ({'; '.join(refused.values())})"
+            )
         rendered = {path.rsplit("/", 1)[-1] for path in manifest.files if path.endswith(".plan")}
         if rendered and not plans:
             raise ManifestError(

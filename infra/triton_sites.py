@@ -41,10 +41,8 @@ from hybrid.manifest import Manifest
 from hybrid.paths import PROJECT_ROOT
 from hybrid.sites import CLOUD_OF, SITES, Site
 from hybrid.triton import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT
-from modelkit.errors import ModelkitError
-from modelkit.onnx2tensorrt import plan_filename
-from modelkit.placement import site_models
-from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, encoder_profile, plan_build_job
+from modelkit.onnx2tensorrt import ShapeProfile, plan_filename
+from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, plan_build_job
 
 TRITON = KubernetesSubject(NAMESPACE, SERVICE_ACCOUNT)
 BUILDER = KubernetesSubject(NAMESPACE, PLAN_BUILDER)
@@ -66,10 +64,7 @@ def site_repositories(config: StackConfig) -> dict[Site, SiteRepository]:
 def site_repository(config: StackConfig, site: Site) -> SiteRepository:
     """The rendered repository a site serves, verified; stops the run when it is not ready."""
     root = PROJECT_ROOT / config.serving.repository_dir / site
-    try:
-        models = site_models(config, site)
-    except ModelkitError as error:
-        raise pulumi.RunError(f"the {site} site's model placement is invalid: {error}") from None
+    models = config.models_on(site)
     tensorrt = config.serving.tensorrt
     plans = [plan_filename(gpu) for gpu in config.gpu_types_on(site)] if tensorrt else []
     manifest = load_site_repository(root, site=site, stack=config.stack, models=models, plans=plans)
@@ -200,7 +195,7 @@ def _plan_builds(
     if not missing:
         return None
     writer = _bucket_access(config, site, base, BUILDER, write_prefix=manifest.prefix)
-    profile = encoder_profile()
+    profile = ShapeProfile(**manifest.profiles[ENCODER])
 
     def job(gpu: GpuType) -> pulumi.Output[dict[str, Any]]:
         return upload.url.apply(

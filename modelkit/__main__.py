@@ -20,7 +20,7 @@ from rich.table import Table
 
 from hybrid.config import ConfigError
 from hybrid.manifest import ManifestError
-from hybrid.paths import PLANS_DIR, REPOS_DIR, TARGETS
+from hybrid.paths import MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
 from hybrid.sites import SITES
 from hybrid.triton import NAMESPACE, PLAN_BUILDER
 from modelkit.cache import Report
@@ -216,6 +216,7 @@ def _plan_jobs(args: argparse.Namespace) -> int:
     import yaml
 
     from hybrid.config import load_stack_config
+    from modelkit.render import encoder_profile
     from modelkit.tensorrt_job import plan_build_jobs
 
     config = load_stack_config(args.stack)
@@ -225,6 +226,7 @@ def _plan_jobs(args: argparse.Namespace) -> int:
         repo_url=args.repo_url,
         namespace=args.namespace,
         service_account=args.service_account,
+        profile=encoder_profile(MODEL_REPO),
         ngc_release=args.ngc_release,
     )
     print(yaml.safe_dump_all(jobs, sort_keys=False), end="")

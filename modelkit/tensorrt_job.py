@@ -7,7 +7,6 @@ on a node of the wanted compute capability and uploads ``model_sm<cc>.plan`` nex
 ONNX. Its service account needs read on the prefix and write on that one object.
 """
 
-from pathlib import Path
 from typing import Any
 
 from hybrid.config import StackConfig
@@ -19,11 +18,8 @@ from hybrid.gpu_scheduling import (
     GPU_TAINT_VALUE,
 )
 from hybrid.gpus import GpuType
-from hybrid.paths import MODEL_REPO
 from hybrid.triton import tensorrt_image
 from modelkit.onnx2tensorrt import ShapeProfile, plan_filename, trtexec_command
-from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
-from modelkit.triton_config import CONFIG_NAME, read_config
 
 ENCODER = "minilm_encoder"
 AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
@@ -37,18 +33,6 @@ driver (up to 10 min; EKS's NVIDIA AMI has it), the node pulls the ~10 GB Tensor
 _WORK = "/work"
 
 
-def encoder_profile(source: Path = MODEL_REPO) -> ShapeProfile:
-    """Shapes from the encoder's own config: its inputs, max_batch_size and 128 tokens."""
-    config = read_config(source / ENCODER / CONFIG_NAME, ENCODER)
-    return ShapeProfile(
-        input_names=tuple(tensor.name for tensor in config.input),
-        max_batch=config.max_batch_size,
-        max_length=MAX_SEQUENCE_LENGTH,
-        opt_batch=max(1, config.max_batch_size // 4),
-        opt_length=LENGTH_BUCKETS[1],
-    )
-
-
 def plan_build_jobs(
     config: StackConfig,
     site: str,
@@ -56,12 +40,11 @@ def plan_build_jobs(
     repo_url: str,
     namespace: str,
     service_account: str,
-    profile: ShapeProfile | None = None,
+    profile: ShapeProfile,
     ngc_release: str | None = None,
 ) -> list[dict[str, Any]]:
     """One Job per distinct compute capability among the site's GPU pools."""
     by_capability = {gpu.compute_capability: gpu for gpu in config.gpu_types_on(site)}
-    chosen = profile or encoder_profile()
     return [
         plan_build_job(
             gpu,
@@ -69,7 +52,7 @@ def plan_build_jobs(
             repo_url=repo_url,
             namespace=namespace,
             service_account=service_account,
-            profile=chosen,
+            profile=profile,
             ngc_release=ngc_release or config.serving.triton_image_tag,
         )
         for _, gpu in sorted(by_capability.items())

@@ -32,7 +32,11 @@ def test_every_target_is_rendered_with_a_manifest_that_matches_its_files(built, 
     for target, root in repos.items():
         manifest = load_verified(root)  # sha256 and size of every file, nothing unlisted
         assert manifest.target == target and manifest.stack == "dev"
-        assert manifest == Manifest.of_directory(root, target=target, stack="dev")
+        on_disk = Manifest.of_directory(root, target=target, stack="dev")
+        assert (manifest.models, manifest.files) == (on_disk.models, on_disk.files), target
+        assert manifest.calls["text_embedding"] == ("tokenizer", "minilm_encoder"), target
+        profiled = set() if target == "local" else {"minilm_encoder"}
+        assert set(manifest.profiles) == profiled, target
 
 
 def test_every_config_parses_and_validates(repos) -> None:
