@@ -75,6 +75,7 @@ def test_every_exception_is_still_needed(source: str) -> None:
     assert not unused, f"{source} no longer imports {unused}; drop them from EXCEPTIONS"
 
 
+@pytest.mark.usefixtures("rendered_repositories")
 def test_the_stack_program_trusts_the_manifest_without_the_model_toolchain() -> None:
     """``pulumi up`` reads the rendered manifest; it never loads what parses model sources."""
     script = (

@@ -27,6 +27,8 @@ from hybrid.sites import SITES
 from infra.offline import MockedResource, StackEvaluation, evaluate_stack
 from tests.components.serving_support import STACKS, evaluation, k8s_object, on_site
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 CASES = [(stack, site) for stack in STACKS for site in SITES]

@@ -8,6 +8,8 @@ from hybrid.gpu_scheduling import ACCELERATOR_LABEL, GPU_TOLERATION
 from hybrid.sites import SITES
 from tests.components.serving_support import STACKS, evaluation, k8s_object, kubernetes_objects
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 DAEMONSETS = {"public": ("nvidia-device-plugin", "dcgm-exporter"), "private": ("dcgm-exporter",)}
 
 

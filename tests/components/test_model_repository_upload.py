@@ -24,6 +24,8 @@ from tests.components.serving_support import (
     site_manifest,
 )
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 OBJECT_TYPES = {
     "public": "aws:s3/bucketObjectv2:BucketObjectv2",
     "private": "gcp:storage/bucketObject:BucketObject",

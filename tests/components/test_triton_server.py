@@ -24,6 +24,8 @@ from tests.components.serving_support import (
     site_manifest,
 )
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 CASES = [(stack, site) for stack in STACKS for site in SITES]
 
 

@@ -25,6 +25,8 @@ from tests.components.serving_support import (
     site_manifest,
 )
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 STACK = "prod"
 """Plans are enabled there, and each site has two GPU architectures."""
 

@@ -8,6 +8,8 @@ import pytest
 from hybrid.config import ConfigError
 from infra.offline import StackEvaluation, evaluate_stack
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 
 def test_stacks_evaluate_one_after_another_without_leaking(evaluate) -> None:  # type: ignore[no-untyped-def]
     dev: StackEvaluation = evaluate("dev")

@@ -14,6 +14,8 @@ from infra.offline import StackEvaluation
 from policy import report, review
 from policy.review import main
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 INSECURE = FIXTURES / "insecure.yaml"
 
