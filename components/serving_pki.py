@@ -10,7 +10,7 @@ import pulumi
 import pulumi_tls as tls
 
 from hybrid.sites import SITES
-from hybrid.triton import dns_names
+from hybrid.triton import dns_names, server_name
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class ServingPki(pulumi.ComponentResource):
         for site in args.sites:
             cert, key = self._leaf(
                 f"{name}-server-{site}",
-                f"triton.{site}.hybrid.internal",
+                server_name(site),
                 args.server_dns_names(site),
                 ["digital_signature", "key_encipherment", "server_auth"],
             )

@@ -18,7 +18,7 @@ from hybrid.gpu_scheduling import (
     GPU_TAINT_VALUE,
 )
 from hybrid.gpus import GpuType
-from hybrid.triton import tensorrt_image
+from hybrid.triton import PLAN_BUILDER, tensorrt_image
 from modelkit.onnx2tensorrt import ShapeProfile, plan_filename, trtexec_command
 
 ENCODER = "minilm_encoder"
@@ -78,7 +78,7 @@ def plan_build_job(
     image, copy = _copier(base)
     name = job_name(site, gpu.sm)
     labels = {
-        "app.kubernetes.io/name": "tensorrt-plan-builder",
+        "app.kubernetes.io/name": PLAN_BUILDER,
         "app.kubernetes.io/part-of": "hybrid-inference",
         "hybrid.dev/site": site,
         COMPUTE_CAPABILITY_LABEL: gpu.compute_capability,
