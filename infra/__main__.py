@@ -14,9 +14,9 @@ from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
-from components.model_repository_upload import gcs_lifecycle_rules
 from components.private_cluster import PrivateCluster, PrivateClusterArgs, is_internal
 from components.public_cluster import PublicCluster, PublicClusterArgs
+from components.repository_retention import gcs_lifecycle_rules
 from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
 from infra.triton_sites import SiteInfrastructure, serve, site_repositories

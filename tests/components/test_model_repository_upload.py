@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.model_repository_upload import HEX_DIGITS, RETENTION_DEPTH, retired_prefixes
+from components.repository_retention import HEX_DIGITS, RETENTION_DEPTH, retired_prefixes
 from hybrid.config import load_stack_config
 from hybrid.manifest import MANIFEST_NAME, Manifest
 from hybrid.sites import SITES
