@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_policies import aws_account, logs_key_policy, service_trust_policy
+from components.aws_policies import aws_account, service_trust_policy
+from components.encrypted_log_group import encrypted_log_group
 
 
 @dataclass(frozen=True)
@@ -148,21 +149,15 @@ class AwsNetwork(pulumi.ComponentResource):
     ) -> aws.cloudwatch.LogGroup:
         """All traffic of the VPC to a log group under a rotating CMK of its own."""
         group_name = f"/hybrid/{name}/vpc-flow-logs"
-        key = aws.kms.Key(
-            f"{name}-flow-logs-key",
+        log_group = encrypted_log_group(
+            key_name=f"{name}-flow-logs-key",
+            group_name=f"{name}-flow-logs",
+            log_group_name=group_name,
             description=f"Encrypts the VPC flow logs of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=logs_key_policy(group_name, parent=self),
-            opts=child,
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=group_name,
-            kms_key_id=key.arn,
-            retention_in_days=args.flow_log_retention_days,
-            opts=child,
-        )
+            retention_days=args.flow_log_retention_days,
+            parent=self,
+            key_opts=child,
+        ).group
         role = aws.iam.Role(
             f"{name}-flow-logs",
             assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),

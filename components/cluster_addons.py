@@ -44,13 +44,13 @@ from components.addon_charts import (
 from components.aws_policies import AwsAccount, aws_account, irsa_trust_policy
 from components.private_cluster import PrivateCluster
 from components.public_cluster import PublicCluster
-from components.triton_manifests import NAMESPACE as TRITON_NAMESPACE
 from components.triton_monitoring import (
     DASHBOARD_LABELS,
     MONITORING_LABELS,
     QUEUE_METRIC,
     adapter_rule,
 )
+from hybrid.triton import NAMESPACE as TRITON_NAMESPACE
 
 AUTOSCALER_NAMESPACE = "kube-system"
 RELEASE_TIMEOUT_SECONDS = 600

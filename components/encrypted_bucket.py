@@ -12,7 +12,7 @@ access, public access prevention enforced, versioning and soft delete.
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -25,6 +25,7 @@ from hybrid.bucket_access import (
     s3_encrypted_uploads_statements,
     s3_log_delivery_statements,
 )
+from hybrid.sites import Cloud
 
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
@@ -33,7 +34,7 @@ SseDefault = (
 
 @dataclass(frozen=True)
 class EncryptedBucketArgs:
-    cloud: Literal["aws", "gcp"]
+    cloud: Cloud
     location: str
     """AWS region, or GCS location (a region keeps data next to the cluster)."""
     project: str | None = None

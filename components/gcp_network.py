@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.addon_charts import PROMETHEUS_ADAPTER_PORT
+from hybrid.triton import PORTS
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
@@ -30,13 +31,12 @@ class GcpNetworkArgs:
     """The GKE control plane's /28 (source of webhook calls to nodes)."""
     peer_cidrs: Sequence[str]
     """Ranges of the other site (the AWS VPC), admitted on ``serving_ports`` only."""
-    serving_ports: Sequence[int] = (8000, 8001)
+    serving_ports: Sequence[int] = (PORTS["http"], PORTS["grpc"])
     """Triton HTTP and gRPC; the metrics port (8002) is deliberately not reachable cross-site."""
 
 
 class GcpNetwork(pulumi.ComponentResource):
     network_id: pulumi.Output[str]
-    network_self_link: pulumi.Output[str]
     network_name: pulumi.Output[str]
     subnet_self_link: pulumi.Output[str]
     pods_range_name: str
@@ -94,7 +94,6 @@ class GcpNetwork(pulumi.ComponentResource):
         )  # fmt: skip
 
         self.network_id = network.id
-        self.network_self_link = network.self_link
         self.network_name = network.name
         self.subnet_self_link = subnet.self_link
         self.pods_range_name = PODS_RANGE

@@ -24,14 +24,19 @@ import pulumi_gcp as gcp
 
 from components.private_cluster import PrivateCluster, gke_node_config
 from components.public_cluster import PublicCluster, eks_launch_template
-from components.triton_manifests import GPU_RESOURCE, GPU_TAINT
 from components.values import required
+from hybrid.config import GpuPoolConfig
+from hybrid.gpu_scheduling import (
+    ACCELERATOR_LABEL,
+    CAPACITY_LABEL,
+    COMPUTE_CAPABILITY_LABEL,
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_EFFECT_CLOUD,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+)
 
-ACCELERATOR_LABEL = "hybrid.dev/accelerator"
-COMPUTE_CAPABILITY_LABEL = "hybrid.dev/compute-capability"
-CAPACITY_LABEL = "hybrid.dev/capacity"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "present"
 EKS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 """The label by which the Cluster Autoscaler on AWS knows a node has GPUs: until the device
 plugin advertises them it treats the node as not ready yet, instead of adding another."""
@@ -60,6 +65,22 @@ class GpuPoolSpec:
     """GCE accelerator type (``nvidia-l4``); required on GKE."""
     disk_gib: int = 200
     """Room for the Triton image and the model repository cache."""
+
+    @classmethod
+    def of(cls, pool: GpuPoolConfig) -> "GpuPoolSpec":
+        """The spec of a pool as the stack config declares it."""
+        return cls(
+            name=pool.name,
+            accelerator=pool.gpu.name,
+            compute_capability=pool.gpu.compute_capability,
+            machine_type=pool.machine_type,
+            min_size=pool.min_size,
+            max_size=pool.max_size,
+            desired_size=pool.desired_size,
+            spot=pool.spot,
+            gpus_per_node=pool.gpus_per_node,
+            gcp_accelerator=pool.gpu.gcp_accelerator,
+        )
 
     @property
     def labels(self) -> dict[str, str]:
@@ -110,7 +131,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 "desired_size": spec.desired_size,
             },
             labels=eks_labels(spec),
-            taints=[{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}],
+            taints=[
+                {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_CLOUD}
+            ],
             launch_template=eks_launch_template(name, spec.disk_gib, self),
             update_config={"max_unavailable": 1},
             opts=pulumi.ResourceOptions(
@@ -152,7 +175,13 @@ class GpuNodePool(pulumi.ComponentResource):
                 spec.machine_type,
                 cluster.node_service_account,
                 labels=spec.labels,
-                taints=[{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}],
+                taints=[
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "value": GPU_TAINT_VALUE,
+                        "effect": GPU_TAINT_EFFECT_CLOUD,
+                    }
+                ],
                 accelerators=[
                     {
                         "type": spec.gcp_accelerator,
@@ -178,7 +207,7 @@ def node_template_tags(spec: GpuPoolSpec) -> dict[str, str]:
     and GPUs (``k8s.io/cluster-autoscaler/node-template/...`` ASG tags)."""
     return {
         **{f"{NODE_TEMPLATE}/label/{key}": value for key, value in eks_labels(spec).items()},
-        f"{NODE_TEMPLATE}/taint/{GPU_TAINT_KEY}": f"{GPU_TAINT_VALUE}:{GPU_TAINT['effect']}",
+        f"{NODE_TEMPLATE}/taint/{GPU_TAINT_KEY}": f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}",
         f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}": str(spec.gpus_per_node),
     }
 

@@ -21,14 +21,15 @@ exporter must see all of them (seccomp does not apply to privileged containers).
 """
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_addons import AddonReleases
-from components.triton_manifests import ACCELERATOR_LABEL, GPU_TAINT
 from components.triton_monitoring import MONITORING_LABELS
+from hybrid.gpu_scheduling import ACCELERATOR_LABEL, GPU_TOLERATION
+from hybrid.sites import Cloud
 
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
 DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
@@ -40,7 +41,7 @@ RUNTIME_DEFAULT_SECCOMP = {"seccompProfile": {"type": "RuntimeDefault"}}
 
 @dataclass(frozen=True)
 class GpuPlumbingArgs:
-    cloud: Literal["aws", "gcp"]
+    cloud: Cloud
     provider: k8s.Provider
     monitoring_namespace: str
     addons: AddonReleases
@@ -117,7 +118,7 @@ def gpu_nodes_only() -> dict[str, Any]:
                 }
             }
         },
-        "tolerations": [GPU_TAINT],
+        "tolerations": [GPU_TOLERATION],
     }
 
 

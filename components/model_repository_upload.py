@@ -6,37 +6,29 @@ and the Deployment rolls simply because its ``--model-repository`` argument chan
 
 Objects are retained when Pulumi drops them (the provider would otherwise purge every
 version of a replaced key at once), so a retired prefix stays readable for rollbacks and for
-pods of the previous ReplicaSet. The bucket's lifecycle rule is what removes retired
-prefixes: ``retired_prefixes`` names every ``repo/<hash>`` except the served one, so the
-rule can never touch the version being served, however old it is.
+pods of the previous ReplicaSet. The bucket's lifecycle rules (``repository_retention``)
+remove retired prefixes, never the one being served.
 """
 
 import mimetypes
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
-from hybrid.bucket_access import REPO_ROOT
-from modelkit.errors import ManifestError
-from modelkit.manifest import Manifest, load_verified
-
-HEX_DIGITS = "0123456789abcdef"
-RETENTION_DEPTH = 4
-"""Hash characters the lifecycle rule looks at: 4 x 15 = 60 prefixes. A retired version whose
-hash shares its first 4 characters with the served one (1 in 65536) is kept, never lost."""
-
-Cloud = Literal["aws", "gcp"]
+from components.repository_retention import s3_lifecycle_rules
+from hybrid.manifest import Manifest, ManifestError, load_verified
+from hybrid.models import refused_on
+from hybrid.sites import Cloud
 
 
 def load_site_repository(
     root: Path, *, site: str, stack: str, models: Sequence[str], plans: Collection[str]
 ) -> Manifest:
-    """The verified sub-manifest of the models a site serves.
+    """The verified sub-manifest of the models a site serves, and of what they call.
 
     ``plans`` are the TensorRT plan files the site serves: one per GPU type of its pools
     when the stack enables plans, none when it serves ONNX. A rendering that serves plans
@@ -50,7 +42,13 @@ def load_site_repository(
         manifest = load_verified(root)
         if manifest.target != site:
             raise ManifestError(f"{root} holds the '{manifest.target}' target, not '{site}'")
-        manifest = manifest.for_models(models)
+        manifest = manifest.serving(models)
+        refused = refused_on(site, manifest.models)
+        if refused:
+            raise ManifestError(
+                f"{root} would serve private-only model(s) {sorted(refused)} on the {site} "
+                f"site ({'; '.join(refused.values())})"
+            )
         rendered = {path.rsplit("/", 1)[-1] for path in manifest.files if path.endswith(".plan")}
         if rendered and not plans:
             raise ManifestError(
@@ -186,73 +184,3 @@ def content_type(path: Path) -> str:
     if guessed:
         return guessed
     return "text/plain" if path.suffix == ".pbtxt" else "application/octet-stream"
-
-
-def retired_prefixes(served_hash: str, depth: int = RETENTION_DEPTH) -> list[str]:
-    """Prefixes that cover every ``repo/<hash>`` except ``served_hash``.
-
-    For each of the first ``depth`` positions, every other hex digit after the served hash's
-    own leading characters: any other hash matches exactly one of them (unless it shares all
-    ``depth`` leading characters), the served hash matches none.
-    """
-    return [
-        f"{REPO_ROOT}{served_hash[:i]}{digit}"
-        for i in range(depth)
-        for digit in HEX_DIGITS
-        if digit != served_hash[i]
-    ]
-
-
-ABORT_INCOMPLETE_UPLOADS: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
-    # An interrupted upload's parts are billed and invisible until aborted; anywhere in the bucket.
-    "id": "abort-incomplete-uploads",
-    "status": "Enabled",
-    "filter": {},
-    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-}
-
-
-def s3_lifecycle_rules(
-    served_hash: str, retention_days: int
-) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
-    """Expire retired prefixes once they are ``retention_days`` old; keep the bucket tidy."""
-    expire: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
-        {
-            "id": f"expire-{prefix.replace('/', '-')}",
-            "status": "Enabled",
-            "filter": {"prefix": prefix},
-            "expiration": {"days": retention_days},
-            # Versioning turns an expired object into a noncurrent version: purge it a day later.
-            "noncurrent_version_expiration": {"noncurrent_days": 1},
-        }
-        for prefix in retired_prefixes(served_hash)
-    ]
-    housekeeping: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
-        "id": "repo-housekeeping",
-        "status": "Enabled",
-        "filter": {"prefix": REPO_ROOT},
-        "expiration": {"expired_object_delete_marker": True},
-    }
-    return [*expire, housekeeping, ABORT_INCOMPLETE_UPLOADS]
-
-
-def gcs_lifecycle_rules(
-    served_hash: str, retention_days: int
-) -> list[gcp.storage.BucketLifecycleRuleArgsDict]:
-    """The same expiry for a GCS bucket's ``lifecycle_rules`` (GCS keeps them on the bucket)."""
-    prefixes = retired_prefixes(served_hash)
-    return [
-        {
-            "action": {"type": "Delete"},
-            "condition": {"age": retention_days, "matches_prefixes": prefixes},
-        },
-        {
-            "action": {"type": "Delete"},
-            "condition": {
-                "days_since_noncurrent_time": 1,
-                "with_state": "ARCHIVED",
-                "matches_prefixes": [REPO_ROOT],
-            },
-        },
-        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1}},
-    ]

@@ -25,6 +25,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.gcp_kms import agent_key
+from components.kubeconfig import cluster_provider, exec_kubeconfig
 from components.values import required
 
 INTERNAL_RANGES = tuple(
@@ -227,12 +228,7 @@ class PrivateCluster(pulumi.ComponentResource):
             lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None
         ).apply(required("GKE DNS endpoint"))
         self.kubeconfig = pulumi.Output.secret(gke_kubeconfig(cluster.name, self.dns_endpoint))
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool]),
-        )
+        self.provider = cluster_provider(name, self.kubeconfig, self, [system_pool])
         self.register_outputs(
             {
                 "name": self.name,
@@ -287,32 +283,9 @@ def gke_kubeconfig(
 ) -> pulumi.Output[str]:
     """A kubeconfig for the DNS-based endpoint: TLS with a publicly trusted certificate,
     and a short-lived Google token from ``gke-gcloud-auth-plugin`` on every call."""
-    return pulumi.Output.json_dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_name,
-                    "cluster": {"server": pulumi.Output.concat("https://", dns_endpoint)},
-                }
-            ],
-            "contexts": [
-                {"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}
-            ],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
-                            "provideClusterInfo": True,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
+    return exec_kubeconfig(
+        cluster_name,
+        {"server": pulumi.Output.concat("https://", dns_endpoint)},
+        "gke-gcloud-auth-plugin",
+        {"provideClusterInfo": True},
     )

@@ -17,10 +17,11 @@ import pulumi_kubernetes as k8s
 
 from components.aws_policies import (
     irsa_trust_policy,
-    logs_key_policy,
     managed_policy_arn,
     service_trust_policy,
 )
+from components.encrypted_log_group import encrypted_log_group
+from components.kubeconfig import cluster_provider, exec_kubeconfig
 from components.values import required
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
@@ -74,23 +75,18 @@ class PublicCluster(pulumi.ComponentResource):
         protected = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection)
         log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
 
-        key = aws.kms.Key(
-            f"{name}-secrets-key",
-            description=f"Envelope encryption of {args.cluster_name}'s Kubernetes secrets and logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=logs_key_policy(log_group_name, parent=self),
-            opts=protected,
-        )
         # EKS would create this group itself, unencrypted and kept forever; creating it
         # first sets the key and the retention.
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane-logs",
-            name=log_group_name,
-            kms_key_id=key.arn,
-            retention_in_days=args.log_retention_days,
-            opts=child,
+        logs = encrypted_log_group(
+            key_name=f"{name}-secrets-key",
+            group_name=f"{name}-control-plane-logs",
+            log_group_name=log_group_name,
+            description=f"Envelope encryption of {args.cluster_name}'s Kubernetes secrets and logs",
+            retention_days=args.log_retention_days,
+            parent=self,
+            key_opts=protected,
         )
+        key, log_group = logs.key, logs.group
         cluster_role = aws.iam.Role(
             f"{name}-cluster",
             assume_role_policy=service_trust_policy("eks.amazonaws.com"),
@@ -228,12 +224,7 @@ class PublicCluster(pulumi.ComponentResource):
                 args.region,
             )
         )
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes, *admins]),
-        )
+        self.provider = cluster_provider(name, self.kubeconfig, self, [system_nodes, *admins])
         self.register_outputs(
             {
                 "name": self.name,
@@ -329,41 +320,10 @@ def eks_kubeconfig(
     region: str,
 ) -> pulumi.Output[str]:
     """A kubeconfig that authenticates with ``aws eks get-token`` (no static credentials)."""
-    return pulumi.Output.json_dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_name,
-                    "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
-                }
-            ],
-            "contexts": [
-                {"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}
-            ],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": [
-                                "eks",
-                                "get-token",
-                                "--cluster-name",
-                                cluster_name,
-                                "--region",
-                                region,
-                                "--output",
-                                "json",
-                            ],
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
+    get_token = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region]
+    return exec_kubeconfig(
+        cluster_name,
+        {"server": endpoint, "certificate-authority-data": ca_data},
+        "aws",
+        {"args": [*get_token, "--output", "json"]},
     )

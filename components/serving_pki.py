@@ -9,23 +9,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
-
-def triton_dns_names(site: str) -> list[str]:
-    """Names a Triton Service answers to: in-cluster, and across the VPN."""
-    return [
-        "triton",
-        "triton.triton",
-        "triton.triton.svc",
-        "triton.triton.svc.cluster.local",
-        f"triton.{site}.hybrid.internal",
-    ]
+from hybrid.sites import SITES
+from hybrid.triton import dns_names, server_name
 
 
 @dataclass(frozen=True)
 class ServingPkiArgs:
-    sites: Sequence[str] = ("public", "private")
+    sites: Sequence[str] = SITES
     organization: str = "hybrid-inference"
-    server_dns_names: Callable[[str], list[str]] = triton_dns_names
+    server_dns_names: Callable[[str], list[str]] = dns_names
     """Site -> the DNS names its server certificate covers."""
     ca_validity_hours: int = 5 * 365 * 24
     leaf_validity_hours: int = 365 * 24
@@ -68,7 +60,7 @@ class ServingPki(pulumi.ComponentResource):
         for site in args.sites:
             cert, key = self._leaf(
                 f"{name}-server-{site}",
-                f"triton.{site}.hybrid.internal",
+                server_name(site),
                 args.server_dns_names(site),
                 ["digital_signature", "key_encipherment", "server_auth"],
             )

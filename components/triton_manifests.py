@@ -13,22 +13,17 @@ follow (see docs/serving-on-clusters.md for the why of each):
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 
-Cloud = Literal["aws", "gcp"]
+from hybrid.gpu_scheduling import ACCELERATOR_LABEL, GPU_RESOURCE, GPU_TOLERATION
+from hybrid.sites import Cloud
+from hybrid.triton import NAMESPACE, PORTS, SERVICE, SERVICE_ACCOUNT
+
 KubeObject = dict[str, Any]
 
-NAMESPACE = "triton"
-SERVICE_ACCOUNT = "triton"
-PLAN_BUILDER = "tensorrt-plan-builder"
-"""Service account of the TensorRT build Jobs: the only identity that may write plans."""
 APP = "triton"
-PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
-ACCELERATOR_LABEL = "hybrid.dev/accelerator"
-GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-GPU_RESOURCE = "nvidia.com/gpu"
 TRITON_UID = 1000
 """``triton-server``, the non-root user the NGC image ships."""
 
@@ -204,7 +199,7 @@ def deployment(site: TritonSite) -> KubeObject:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "affinity": {"nodeAffinity": gpu_node_affinity(site.accelerators)},
-        "tolerations": [GPU_TAINT],
+        "tolerations": [GPU_TOLERATION],
         # Soft: GPU capacity is zonal and scarce, a hard spread would leave pods Pending.
         "topologySpreadConstraints": [
             {
@@ -278,7 +273,7 @@ def load_balancer_service(site: TritonSite, annotations: Mapping[str, Any]) -> K
         # TLS for HTTP ends at the load balancer (Triton's HTTP endpoint has no TLS).
         ports.insert(0, {"name": "https", "port": 443, "targetPort": "http", "protocol": "TCP"})
     return {
-        "metadata": metadata(APP, site, annotations=dict(annotations)),
+        "metadata": metadata(SERVICE, site, annotations=dict(annotations)),
         "spec": {
             "type": "LoadBalancer",
             "selector": site.selector,

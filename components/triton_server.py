@@ -21,14 +21,8 @@ import pulumi_kubernetes as k8s
 from components import triton_manifests as manifests
 from components import triton_monitoring as monitoring
 from components.cluster_addons import AddonReleases
-from components.triton_manifests import (
-    APP,
-    NAMESPACE,
-    PLAN_BUILDER,
-    SERVICE_ACCOUNT,
-    TLS_SECRET,
-    TritonSite,
-)
+from components.triton_manifests import APP, TLS_SECRET, TritonSite
+from hybrid.triton import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT
 
 GPU_NODE_FROM_ZERO_MINUTES = 25
 """A GPU node where the pool has none: the autoscaler reacts and the cloud finds GPU capacity

@@ -14,13 +14,12 @@ from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
-from components.model_repository_upload import gcs_lifecycle_rules
 from components.private_cluster import PrivateCluster, PrivateClusterArgs, is_internal
 from components.public_cluster import PublicCluster, PublicClusterArgs
+from components.repository_retention import gcs_lifecycle_rules
 from components.serving_pki import ServingPki, ServingPkiArgs
 from infra.config import read_stack_config
-from infra.serving import SiteFoundation, serve, site_repositories
-from infra.stack_config import GpuPoolConfig
+from infra.triton_sites import SiteInfrastructure, serve, site_repositories
 
 config = read_stack_config()
 public, private = config.public, config.private
@@ -28,21 +27,6 @@ cluster_name = f"hybrid-{config.stack}"
 labels = {"project": "hybrid-inference", "stack": config.stack}
 # The rendered model repositories (`make models`), verified before anything is planned.
 repositories = site_repositories(config)
-
-
-def gpu_spec(pool: GpuPoolConfig) -> GpuPoolSpec:
-    return GpuPoolSpec(
-        name=pool.name,
-        accelerator=pool.gpu.name,
-        compute_capability=pool.gpu.compute_capability,
-        machine_type=pool.machine_type,
-        min_size=pool.min_size,
-        max_size=pool.max_size,
-        desired_size=pool.desired_size,
-        spot=pool.spot,
-        gpus_per_node=pool.gpus_per_node,
-        gcp_accelerator=pool.gpu.gcp_accelerator,
-    )
 
 
 aws_provider = aws.Provider("aws", region=public.region, default_tags={"tags": labels})
@@ -141,11 +125,15 @@ private_cluster = PrivateCluster(
     pulumi.ResourceOptions(providers=[gcp_provider], depends_on=[vpn]),
 )
 public_gpu_pools = [
-    GpuNodePool(f"public-{pool.name}", GpuNodePoolArgs(gpu_spec(pool), public_cluster), on_aws)
+    GpuNodePool(
+        f"public-{pool.name}", GpuNodePoolArgs(GpuPoolSpec.of(pool), public_cluster), on_aws
+    )
     for pool in public.gpu_pools
 ]
 private_gpu_pools = [
-    GpuNodePool(f"private-{pool.name}", GpuNodePoolArgs(gpu_spec(pool), private_cluster), on_gcp)
+    GpuNodePool(
+        f"private-{pool.name}", GpuNodePoolArgs(GpuPoolSpec.of(pool), private_cluster), on_gcp
+    )
     for pool in private.gpu_pools
 ]
 
@@ -202,8 +190,8 @@ pki = ServingPki("serving-pki", ServingPkiArgs())
 served = serve(
     config,
     repositories,
-    public=SiteFoundation(public_cluster, public_bucket, on_aws, public_addons.releases),
-    private=SiteFoundation(private_cluster, private_bucket, on_gcp, private_addons.releases),
+    public=SiteInfrastructure(public_cluster, public_bucket, on_aws, public_addons.releases),
+    private=SiteInfrastructure(private_cluster, private_bucket, on_gcp, private_addons.releases),
     pki=pki,
 )
 

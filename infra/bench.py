@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from hybrid.config import ConfigError
 from infra.offline import StackEvaluation, evaluate_stack
-from infra.stack_config import ConfigError
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import pulumi
 
-from infra.stack_config import ConfigError, StackConfig, declared_keys, parse_stack_config
+from hybrid.config import ConfigError, StackConfig, declared_keys, parse_stack_config
 
 PROVIDER_KEYS = ("aws:region", "gcp:project", "gcp:region")
 

@@ -18,11 +18,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from infra.stack_config import SITES, ConfigError
+from hybrid.config import ConfigError
+from hybrid.manifest import ManifestError
+from hybrid.paths import MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
+from hybrid.sites import SITES
+from hybrid.triton import NAMESPACE, PLAN_BUILDER
 from modelkit.cache import Report
 from modelkit.errors import ModelkitError
-from modelkit.layout import PLANS_DIR, REPOS_DIR, TARGETS
-from modelkit.onnx2tensorrt import NGC_RELEASE
 
 console = Console(stderr=True)
 
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ModelkitError, ConfigError) as error:
+    except (ModelkitError, ManifestError, ConfigError) as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False)
         return 2
 
@@ -88,10 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument(
         "--repo-url", required=True, help="e.g. s3://bucket/repo/<content_hash> or gs://..."
     )
-    jobs.add_argument("--namespace", default="triton")
-    jobs.add_argument("--service-account", default="tensorrt-builder")
+    jobs.add_argument("--namespace", default=NAMESPACE)
+    jobs.add_argument("--service-account", default=PLAN_BUILDER)
     jobs.add_argument(
-        "--ngc-release", default=NGC_RELEASE, help="must equal the Triton image's NGC release"
+        "--ngc-release", help="must equal the Triton image's NGC release (default: the stack's)"
     )
     jobs.set_defaults(run=_plan_jobs)
 
@@ -213,7 +215,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _plan_jobs(args: argparse.Namespace) -> int:
     import yaml
 
-    from infra.stack_config import load_stack_config
+    from hybrid.config import load_stack_config
+    from modelkit.render import encoder_profile
     from modelkit.tensorrt_job import plan_build_jobs
 
     config = load_stack_config(args.stack)
@@ -223,6 +226,7 @@ def _plan_jobs(args: argparse.Namespace) -> int:
         repo_url=args.repo_url,
         namespace=args.namespace,
         service_account=args.service_account,
+        profile=encoder_profile(MODEL_REPO),
         ngc_release=args.ngc_release,
     )
     print(yaml.safe_dump_all(jobs, sort_keys=False), end="")
@@ -230,7 +234,7 @@ def _plan_jobs(args: argparse.Namespace) -> int:
 
 
 def _fetch_plans(args: argparse.Namespace) -> int:
-    from infra.stack_config import load_stack_config
+    from hybrid.config import load_stack_config
     from modelkit.fetch_plans import current_graph, fetch_plans, repository_urls
 
     urls = list(args.urls)

@@ -17,9 +17,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from hybrid.paths import CACHE_DIR
 from modelkit.artifacts import ENCODER_ONNX, ENCODER_TORCHSCRIPT, MINILM, RECIPES
 from modelkit.cache import ensure
-from modelkit.layout import CACHE_DIR
 from modelkit.render import LOCAL_ENCODER_RUNTIME
 
 BATCHES = (1, 8, 32)

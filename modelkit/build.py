@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.manifest import Manifest, ManifestError
+from hybrid.paths import CACHE_DIR, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
 from modelkit.artifacts import RECIPES, TOKENIZER_JSON
 from modelkit.cache import Artifact, Report, ensure
-from modelkit.errors import ManifestError, ModelkitError
-from modelkit.layout import CACHE_DIR, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
-from modelkit.manifest import Manifest
+from modelkit.errors import ModelkitError
 from modelkit.render import VERSION, RenderInputs, TargetPlan, plan_target
 from modelkit.validate import validate_repository
 from modelkit.vendor import VENDOR_DIR, check_isolated

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelkit.manifest import FileEntry, file_sha256
+from hybrid.manifest import FileEntry, file_sha256
 
 Report = Callable[[str, int, int], None]
 """Progress callback: (what is happening, steps done, steps in total)."""

@@ -14,10 +14,6 @@ class SourceError(ModelkitError):
         super().__init__(f"model '{model}', field '{field}': {message}")
 
 
-class ManifestError(ModelkitError):
-    """A rendered repository is missing, or its files no longer match manifest.json."""
-
-
 class PlacementError(ModelkitError):
     """A stack places a model where it must not run, or names a model that does not exist."""
 

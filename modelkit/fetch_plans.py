@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from infra.stack_config import StackConfig
+from hybrid.config import StackConfig
+from hybrid.manifest import FileEntry
+from hybrid.paths import CACHE_DIR, PLANS_DIR
 from modelkit.artifacts import ENCODER_ONNX, MINILM, RECIPES
 from modelkit.cache import Report, ensure
 from modelkit.errors import FetchError
-from modelkit.layout import CACHE_DIR, PLANS_DIR
-from modelkit.manifest import FileEntry
 from modelkit.render import VERSION, plans_folder, site_plans
 from modelkit.tensorrt_job import ENCODER, job_name
 

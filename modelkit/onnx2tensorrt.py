@@ -3,25 +3,13 @@
 A plan is tied to the GPU architecture (compute capability) and to the TensorRT version,
 so plans are built on the site's own GPU pool, named ``model_sm<cc>.plan`` and chosen by
 Triton through ``cc_model_filenames``; the builder image's NGC release must equal the
-Triton image's (see ``NGC_RELEASE``).
+Triton image's (``hybrid.triton.tensorrt_image``).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.gpus import GpuType
-
-NGC_RELEASE = "24.10"
-"""Default NGC release: Triton 2.51 (the local Triton's version) with TensorRT 10.5."""
-
-
-def tensorrt_image(ngc_release: str = NGC_RELEASE) -> str:
-    """The TensorRT builder image; its release must equal the serving Triton image's
-    (``nvcr.io/nvidia/tritonserver:<release>-py3``), or Triton refuses the plans."""
-    return f"nvcr.io/nvidia/tensorrt:{ngc_release}-py3"
-
-
-TENSORRT_IMAGE = tensorrt_image()
+from hybrid.gpus import GpuType
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ can render them into a public repository.
 from collections.abc import Iterable
 from pathlib import Path
 
-from infra.stack_config import PRIVATE_ONLY_MODELS, StackConfig
+from hybrid.config import StackConfig
+from hybrid.models import refused_on
+from hybrid.paths import MODEL_REPO
 from modelkit.errors import PlacementError, SourceError
-from modelkit.layout import MODEL_REPO
 from modelkit.triton_config import CONFIG_NAME, read_config
 
 
@@ -42,12 +43,11 @@ def expand(models: Iterable[str], source: Path = MODEL_REPO) -> tuple[str, ...]:
 def site_models(config: StackConfig, site: str, source: Path = MODEL_REPO) -> tuple[str, ...]:
     """The model folders the stack places on ``site``: what its Triton loads and bucket holds."""
     folders = expand(config.models_on(site), source)
-    if site == "public":
-        leaked = sorted(set(folders) & set(PRIVATE_ONLY_MODELS))
-        if leaked:
-            reasons = "; ".join(f"{name}: {PRIVATE_ONLY_MODELS[name]}" for name in leaked)
-            raise PlacementError(
-                f"stack '{config.stack}' would serve private-only model(s) {leaked} on the "
-                f"public site ({reasons}); place them on the private site only in hybrid:models"
-            )
+    refused = refused_on(site, folders)
+    if refused:
+        reasons = "; ".join(f"{name}: {why}" for name, why in refused.items())
+        raise PlacementError(
+            f"stack '{config.stack}' would serve private-only model(s) {sorted(refused)} on the "
+            f"{site} site ({reasons}); place them on the private site only in hybrid:models"
+        )
     return folders

@@ -14,11 +14,14 @@ The per-target choices live here:
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from infra.gpus import GpuType
-from infra.stack_config import StackConfig
+from hybrid.config import StackConfig
+from hybrid.gpus import GpuType
+from hybrid.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
+from hybrid.paths import LOCAL
 from modelkit.artifacts import (
     ENCODER_ONNX,
     MINILM,
@@ -28,11 +31,9 @@ from modelkit.artifacts import (
 )
 from modelkit.cache import Artifact
 from modelkit.errors import SourceError
-from modelkit.layout import LOCAL
-from modelkit.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
-from modelkit.onnx2tensorrt import plan_filename
+from modelkit.onnx2tensorrt import ShapeProfile, plan_filename
 from modelkit.placement import expand, site_models
-from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
+from modelkit.tensorrt_job import ENCODER
 from modelkit.triton_config import (
     CONFIG_NAME,
     KIND_CPU,
@@ -44,7 +45,13 @@ from modelkit.triton_config import (
     render_config,
     set_parameters,
 )
-from modelkit.tuning import GPU_TUNING, LOCAL_LENGTH_BUCKETS, LOCAL_TUNING
+from modelkit.tuning import (
+    GPU_TUNING,
+    LENGTH_BUCKETS,
+    LOCAL_LENGTH_BUCKETS,
+    LOCAL_TUNING,
+    MAX_SEQUENCE_LENGTH,
+)
 from modelkit.validate import check_signature
 from modelkit.vendor import VENDOR_DIR, vendored_files
 
@@ -85,10 +92,12 @@ class TargetPlan:
     target: str
     models: tuple[str, ...]
     files: dict[str, PlannedFile]
+    calls: dict[str, tuple[str, ...]]
+    profiles: dict[str, dict[str, Any]]
 
     def manifest(self, stack: str) -> Manifest:
         entries = {name: planned.entry for name, planned in self.files.items()}
-        return Manifest.build(self.target, stack, self.models, entries)
+        return Manifest.build(self.target, stack, self.models, entries, self.calls, self.profiles)
 
     def write(self, root: Path) -> None:
         for name, planned in self.files.items():
@@ -156,11 +165,16 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
         gpus = config.gpu_types_on(target)
     context = _Context(target, gpus, config.serving.tensorrt and target != LOCAL, inputs)
     files: dict[str, PlannedFile] = {}
+    calls: dict[str, tuple[str, ...]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     for model in models:
         renderer = _RENDERERS.get(model)
         if renderer is None:
             raise SourceError(model, "folder", f"modelkit has no renderer for model '{model}'")
         config_message = read_config(inputs.source / model / CONFIG_NAME, model)
+        calls[model] = tuple(step.model_name for step in config_message.ensemble_scheduling.step)
+        if model == ENCODER and target != LOCAL:
+            profiles[model] = asdict(shape_profile(config_message))
         version_files = renderer(config_message, context)
         if config_message.backend == "python" or config_message.platform == "ensemble":
             version_files = {**context.source_files(model), **version_files}
@@ -168,7 +182,23 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
             render_config(config_message).encode()
         )
         files.update({f"{model}/{VERSION}/{name}": f for name, f in version_files.items()})
-    return TargetPlan(target, models, files)
+    return TargetPlan(target, models, files, calls, profiles)
+
+
+def encoder_profile(source: Path) -> ShapeProfile:
+    """The encoder's TensorRT shape profile, from its source config."""
+    return shape_profile(read_config(source / ENCODER / CONFIG_NAME, ENCODER))
+
+
+def shape_profile(config: ModelConfig) -> ShapeProfile:
+    """Shapes from a model's own config: its inputs, max_batch_size and 128 tokens."""
+    return ShapeProfile(
+        input_names=tuple(tensor.name for tensor in config.input),
+        max_batch=config.max_batch_size,
+        max_length=MAX_SEQUENCE_LENGTH,
+        opt_batch=max(1, config.max_batch_size // 4),
+        opt_length=LENGTH_BUCKETS[1],
+    )
 
 
 def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:

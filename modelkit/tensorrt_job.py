@@ -7,26 +7,23 @@ on a node of the wanted compute capability and uploads ``model_sm<cc>.plan`` nex
 ONNX. Its service account needs read on the prefix and write on that one object.
 """
 
-from pathlib import Path
 from typing import Any
 
-from infra.gpus import GpuType
-from infra.stack_config import StackConfig
-from modelkit.layout import MODEL_REPO
-from modelkit.onnx2tensorrt import (
-    NGC_RELEASE,
-    ShapeProfile,
-    plan_filename,
-    tensorrt_image,
-    trtexec_command,
+from hybrid.config import StackConfig
+from hybrid.gpu_scheduling import (
+    COMPUTE_CAPABILITY_LABEL,
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
 )
-from modelkit.tokenization import LENGTH_BUCKETS, MAX_SEQUENCE_LENGTH
-from modelkit.triton_config import CONFIG_NAME, read_config
+from hybrid.gpus import GpuType
+from hybrid.triton import PLAN_BUILDER, tensorrt_image
+from modelkit.onnx2tensorrt import ShapeProfile, plan_filename, trtexec_command
 
 ENCODER = "minilm_encoder"
 AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
 GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim"
-CAPABILITY_LABEL = "hybrid.dev/compute-capability"
 DEADLINE_SECONDS = 60 * 60
 """The Job's activeDeadlineSeconds, sized for a pool that starts at zero nodes: the
 autoscaler adds a GPU node (up to 15 min when GPU capacity is short), GKE installs its
@@ -36,18 +33,6 @@ driver (up to 10 min; EKS's NVIDIA AMI has it), the node pulls the ~10 GB Tensor
 _WORK = "/work"
 
 
-def encoder_profile(source: Path = MODEL_REPO) -> ShapeProfile:
-    """Shapes from the encoder's own config: its inputs, max_batch_size and 128 tokens."""
-    config = read_config(source / ENCODER / CONFIG_NAME, ENCODER)
-    return ShapeProfile(
-        input_names=tuple(tensor.name for tensor in config.input),
-        max_batch=config.max_batch_size,
-        max_length=MAX_SEQUENCE_LENGTH,
-        opt_batch=max(1, config.max_batch_size // 4),
-        opt_length=LENGTH_BUCKETS[1],
-    )
-
-
 def plan_build_jobs(
     config: StackConfig,
     site: str,
@@ -55,12 +40,11 @@ def plan_build_jobs(
     repo_url: str,
     namespace: str,
     service_account: str,
-    profile: ShapeProfile | None = None,
-    ngc_release: str = NGC_RELEASE,
+    profile: ShapeProfile,
+    ngc_release: str | None = None,
 ) -> list[dict[str, Any]]:
     """One Job per distinct compute capability among the site's GPU pools."""
     by_capability = {gpu.compute_capability: gpu for gpu in config.gpu_types_on(site)}
-    chosen = profile or encoder_profile()
     return [
         plan_build_job(
             gpu,
@@ -68,8 +52,8 @@ def plan_build_jobs(
             repo_url=repo_url,
             namespace=namespace,
             service_account=service_account,
-            profile=chosen,
-            ngc_release=ngc_release,
+            profile=profile,
+            ngc_release=ngc_release or config.serving.triton_image_tag,
         )
         for _, gpu in sorted(by_capability.items())
     ]
@@ -83,7 +67,7 @@ def plan_build_job(
     namespace: str,
     service_account: str,
     profile: ShapeProfile,
-    ngc_release: str = NGC_RELEASE,
+    ngc_release: str,
 ) -> dict[str, Any]:
     """The Job manifest that builds ``model_sm<cc>.plan`` for ``gpu`` under ``repo_url``.
 
@@ -94,17 +78,17 @@ def plan_build_job(
     image, copy = _copier(base)
     name = job_name(site, gpu.sm)
     labels = {
-        "app.kubernetes.io/name": "tensorrt-plan-builder",
+        "app.kubernetes.io/name": PLAN_BUILDER,
         "app.kubernetes.io/part-of": "hybrid-inference",
         "hybrid.dev/site": site,
-        CAPABILITY_LABEL: gpu.compute_capability,
+        COMPUTE_CAPABILITY_LABEL: gpu.compute_capability,
     }
     build = _container(
         "build-plan",
         tensorrt_image(ngc_release),
         trtexec_command(f"{_WORK}/model.onnx", f"{_WORK}/{plan}", profile),
         requests={"cpu": "2", "memory": "8Gi"},
-        limits={"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+        limits={"cpu": "4", "memory": "16Gi", GPU_RESOURCE: "1"},
     )
     return {
         "apiVersion": "batch/v1",
@@ -126,13 +110,13 @@ def plan_build_job(
                     # token (audience sts.amazonaws.com) for IRSA, and on GKE the metadata
                     # server hands out the Workload Identity credentials.
                     "automountServiceAccountToken": False,
-                    "nodeSelector": {CAPABILITY_LABEL: gpu.compute_capability},
+                    "nodeSelector": {COMPUTE_CAPABILITY_LABEL: gpu.compute_capability},
                     "tolerations": [
                         {
-                            "key": "nvidia.com/gpu",
+                            "key": GPU_TAINT_KEY,
                             "operator": "Equal",
-                            "value": "present",
-                            "effect": "NoSchedule",
+                            "value": GPU_TAINT_VALUE,
+                            "effect": GPU_TAINT_EFFECT,
                         }
                     ],
                     "securityContext": {

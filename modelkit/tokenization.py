@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-MAX_SEQUENCE_LENGTH = 128
-"""Longer texts are truncated: the tokenizer model, the export and the TensorRT profile agree."""
-LENGTH_BUCKETS = (16, 32, 64, MAX_SEQUENCE_LENGTH)
-"""Widths the Triton tokenizer pads to, so that requests of similar length batch together."""
+from modelkit.tuning import MAX_SEQUENCE_LENGTH
 
 
 def model_dir() -> Path:

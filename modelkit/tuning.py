@@ -2,6 +2,11 @@
 
 from dataclasses import dataclass
 
+MAX_SEQUENCE_LENGTH = 128
+"""Longer texts are truncated: the tokenizer model, the export and the TensorRT profile agree."""
+LENGTH_BUCKETS = (16, 32, 64, MAX_SEQUENCE_LENGTH)
+"""Widths the Triton tokenizer pads to, so that requests of similar length batch together."""
+
 
 @dataclass(frozen=True)
 class Tuning:

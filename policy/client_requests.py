@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.triton_manifests import NAMESPACE, SERVICE_ACCOUNT
+from hybrid.triton import NAMESPACE, SERVICE_ACCOUNT
 from infra.offline import MockedResource, StackEvaluation
 from policy import aws_iam, gcp_iam
 from policy.decision import Decision, UnsupportedPolicy

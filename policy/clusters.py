@@ -5,7 +5,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from infra.gpus import GPU_TYPES
+from hybrid.gpu_scheduling import GPU_TAINT_KEY
+from hybrid.gpus import GPU_TYPES
 from policy.props import as_number, get, is_anywhere, items
 from policy.rules import ResourcePolicy, ResourceRule
 
@@ -15,7 +16,6 @@ GKE_CLUSTER = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 
 EKS_REQUIRED_LOGS = ("api", "audit", "authenticator")
-GPU_TAINT_KEY = "nvidia.com/gpu"
 BLOCKING_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE")
 GPU_AMI_MARKERS = ("NVIDIA", "GPU")
 AWS_GPU_FAMILIES = frozenset(f for gpu in GPU_TYPES.values() for f in gpu.aws_instance_families)

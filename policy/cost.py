@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, Severity
 
-from infra.gpus import GPU_TYPES, GpuType
+from hybrid.gpus import GPU_TYPES, GpuType
 from policy.clusters import EKS_NODE_GROUP, GKE_NODE_POOL, is_eks_gpu_group, is_gke_gpu_pool
 from policy.gpu_prices import AWS_GPUS_PER_INSTANCE, HOURS_PER_MONTH, PRICES
 from policy.props import as_number, get, items

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hybrid.config import StackConfig
+from hybrid.gpu_scheduling import GPU_TAINT_KEY
 from infra.offline import UNKNOWN, MockedResource, StackEvaluation
-from infra.stack_config import StackConfig
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
@@ -54,8 +55,6 @@ S3_BUCKET_SETTINGS = (
     "aws:s3/bucketPolicy:BucketPolicy",
 )
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-"""The taint every GPU pool carries (``components/gpu_node_pool.py``; a test keeps them equal)."""
 BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 BUILTIN_GROUPS = frozenset(
     {

@@ -3,7 +3,7 @@
 Approximate list prices in us-east-1 (AWS) and us-central1 (GCP), mid-2025, for the
 smallest machine that carries the GPU, divided by its GPU count, so the host's CPU and
 memory are included. Spot prices move daily; these are typical values. Refresh the whole
-table at once, and keep a row for every GPU in ``infra.gpus.GPU_TYPES`` on every cloud
+table at once, and keep a row for every GPU in ``hybrid.gpus.GPU_TYPES`` on every cloud
 that offers it (a test checks that).
 """
 

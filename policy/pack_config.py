@@ -9,7 +9,7 @@ the offline review, so both judge a stack by the same ``Pulumi.<stack>.yaml``.
 from collections.abc import Mapping
 from typing import Any
 
-from infra.stack_config import StackConfig, parse_stack_config, read_stack_file
+from hybrid.config import StackConfig, parse_stack_config, read_stack_file
 from policy.cost import BUDGET_KEY, GPU_COST_BUDGET
 from policy.network import DIGESTS_KEY, VPN_PSK_NOT_PLAIN, digest
 from policy.placement import MODELS_KEY, PRIVATE_MODELS_STAY_PRIVATE

@@ -15,8 +15,9 @@ from typing import Any
 
 import pulumi
 
+from hybrid.config import ConfigError
+from hybrid.paths import PROJECT_ROOT
 from infra.offline import StackEvaluation, evaluate_stack
-from infra.stack_config import PROJECT_ROOT, ConfigError
 from policy import POLICIES
 from policy.client_requests import access_violations
 from policy.cost import BUDGET_KEY, GPU_COST_BUDGET, CostEstimate, estimate, usd

@@ -13,7 +13,7 @@ import yaml
 from rich.console import Console
 from rich.markdown import Markdown
 
-from infra.stack_config import ConfigError
+from hybrid.config import ConfigError
 from policy.report import ProgramError, review_stack, to_json, to_markdown
 
 PROGRAM_FAILED = 2

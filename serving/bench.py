@@ -35,7 +35,7 @@ import tritonclient.grpc.aio as grpcaio
 from rich.console import Console
 from rich.table import Table
 
-from modelkit.layout import BUILD_DIR
+from hybrid.paths import BUILD_DIR
 from serving.inprocess import InProcessEmbedder
 from serving.local import processes, triton
 from serving.local.repository import LOCAL_REPOSITORY

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from infra.stack_config import load_stack_config
-from modelkit.layout import BUILD_DIR
+from hybrid.config import load_stack_config
+from hybrid.paths import BUILD_DIR
 from serving.bench import corpus
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import Endpoint

@@ -13,9 +13,9 @@ from typing import Any
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
+from hybrid.paths import PROJECT_ROOT
 from serving.errors import ServingError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = PROJECT_ROOT / ".local" / "state.json"
 PROTOCOLS = ("grpc", "http")
 

@@ -14,8 +14,8 @@ from google.protobuf import text_format
 from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2
 
-from modelkit.layout import LOCAL, REPOS_DIR
-from modelkit.manifest import load_verified
+from hybrid.manifest import load_verified
+from hybrid.paths import LOCAL, REPOS_DIR
 from modelkit.tokenization import tokenize
 
 

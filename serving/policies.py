@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
 from serving.endpoints import Endpoint
 from serving.errors import ServingError
 from serving.signals import SiteLoad, estimate_wait

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.stack_config import ConfigError
+from hybrid.config import ConfigError
+from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError
 from serving.local import cores as site_cores
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.down(args.state_dir, console)
             return 0
         return _status(args.state_dir, args.format)
-    except (ServingError, ModelkitError, ConfigError) as error:
+    except (ServingError, ModelkitError, ManifestError, ConfigError) as error:
         console.print(f"[red]error:[/red] {error}", highlight=False)
         return getattr(error, "exit_code", 1)
 

@@ -1,8 +1,9 @@
 """Which rendered files each local site serves: modelkit's manifest and placement, per site."""
 
-from infra.stack_config import SITES, load_stack_config
-from modelkit.layout import LOCAL, REPOS_DIR
-from modelkit.manifest import Manifest, load_verified
+from hybrid.config import load_stack_config
+from hybrid.manifest import Manifest, load_verified
+from hybrid.paths import LOCAL, REPOS_DIR
+from hybrid.sites import SITES
 from modelkit.placement import site_models
 
 LOCAL_REPOSITORY = REPOS_DIR / LOCAL

@@ -20,8 +20,9 @@ from typing import Any
 from rich.console import Console
 from tritonclient.utils import InferenceServerException
 
+from hybrid.manifest import Manifest
+from hybrid.sites import SITES
 from hybrid.vpn import IkeSettings
-from modelkit.manifest import Manifest
 from serving.endpoints import Endpoint
 from serving.errors import LocalStackError
 from serving.local import cores as site_cores
@@ -39,7 +40,6 @@ from serving.local.state import (
 )
 from serving.local.upload import publish, transfer_progress
 
-SITES = ("public", "private")
 BUCKETS = {"public": "hybrid-public-models", "private": "hybrid-private-models"}
 EMULATORS = ("moto", "fake-gcs")
 ADMIN = "admin"

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybrid.paths import PROJECT_ROOT
 from serving.endpoints import Endpoint, endpoint_from_json
 from serving.errors import LocalStackError
 from serving.local.iam import Principal
 from serving.local.processes import Process
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = PROJECT_ROOT / ".local"
 STATE_FILE = "state.json"
 VERSION = 2

@@ -17,7 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from modelkit.manifest import Manifest
+from hybrid.manifest import Manifest
 from serving.errors import UploadVerificationError
 from serving.local.buckets import Bucket
 

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.stack_config import ConfigError
+from hybrid.config import ConfigError
+from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError, TargetError
 from serving.local.state import DEFAULT_DIR
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
                 progress=lambda line: stderr.print(line, markup=False),
             )
-    except (ServingError, ConfigError, ModelkitError) as error:
+    except (ServingError, ConfigError, ModelkitError, ManifestError) as error:
         code = error.exit_code if isinstance(error, ServingError) else TargetError.exit_code
         stderr.print("[red]error:[/red]", Text(str(error)))
         if args.format == "json":

@@ -14,12 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from hybrid.triton import GRPC_PORT_NAME, NAMESPACE, SERVICE
 from serving.errors import TargetError
 
-NAMESPACE = "triton"
-SERVICE = "triton"
-PORT = "grpc"
-"""The Service's port name for Triton's gRPC endpoint (components/triton_manifests.py)."""
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 READY_LINE = "Forwarding from 127.0.0.1:"
@@ -37,7 +34,7 @@ def port_forward_argv(kubeconfig: Path, local_port: int) -> list[str]:
         "--address",
         "127.0.0.1",
         f"service/{SERVICE}",
-        f"{local_port}:{PORT}",
+        f"{local_port}:{GRPC_PORT_NAME}",
     ]
 
 

@@ -19,7 +19,9 @@ from typing import IO, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from infra.stack_config import SITES, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.sites import SITES
+from hybrid.triton import GRPC_PORT_NAME, PORTS, server_name
 from modelkit.placement import site_models
 from serving.endpoints import Endpoint, TlsFiles
 from serving.errors import TargetError
@@ -29,23 +31,17 @@ from serving.smoke.portforward import Starter, port_forward
 
 OUTPUTS_COMMAND = ("pulumi", "stack", "output", "--json", "--show-secrets", "--stack")
 PULUMI_TIMEOUT = 120.0
-GRPC_PORT = 8001
-"""Triton's gRPC port on both sites' load balancers (components/triton_manifests.py)."""
+GRPC_PORT = PORTS[GRPC_PORT_NAME]
+"""Triton's gRPC port on both sites' load balancers."""
 PKI_OUTPUTS = ("caCertPem", "clientCertPem", "clientKeyPem")
 HIDDEN = "[secret]"
 """What `pulumi stack output` prints for a secret without --show-secrets."""
 
 
-def server_name(site: str) -> str:
-    """The name a site's server certificate carries (components/serving_pki.py), which the
-    addresses a client uses (an NLB hostname, a port-forward) do not."""
-    return f"triton.{site}.hybrid.internal"
-
-
 def placed(stack: str, endpoints: Mapping[str, Endpoint]) -> list[SiteTarget]:
     """Each site's endpoint, expected to serve exactly the models the stack places there."""
     config = load_stack_config(stack)
-    folders = {site: site_models(config, site) for site in SITES}
+    folders: dict[str, tuple[str, ...]] = {site: site_models(config, site) for site in SITES}
     everywhere = set().union(*folders.values())
     return [
         SiteTarget(

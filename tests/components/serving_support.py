@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hybrid.config import load_stack_config
+from hybrid.manifest import Manifest, load_verified
+from hybrid.paths import REPOS_DIR
+from hybrid.sites import SITES
 from infra.offline import MockedResource, StackEvaluation
-from infra.stack_config import SITES, load_stack_config
-from modelkit.layout import REPOS_DIR
-from modelkit.manifest import Manifest, load_verified
 from modelkit.placement import site_models
 from tests.conftest import evaluated
 

@@ -21,9 +21,13 @@ from components.cluster_addons import (
 )
 from components.gpu_node_pool import EKS_GPU_LABEL
 from components.triton_monitoring import DASHBOARD_LABELS, MONITORING_LABELS, adapter_rule
+from hybrid.config import load_stack_config
+from hybrid.paths import PROJECT_ROOT
+from hybrid.sites import SITES
 from infra.offline import MockedResource, StackEvaluation, evaluate_stack
-from infra.stack_config import PROJECT_ROOT, SITES, load_stack_config
 from tests.components.serving_support import STACKS, evaluation, k8s_object, on_site
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"

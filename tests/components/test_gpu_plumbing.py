@@ -4,10 +4,11 @@ ServiceMonitor waits for its CRD's release is checked with the add-ons.)"""
 
 import pytest
 
-from components.gpu_node_pool import ACCELERATOR_LABEL
-from components.triton_manifests import GPU_TAINT
-from infra.stack_config import SITES
+from hybrid.gpu_scheduling import ACCELERATOR_LABEL, GPU_TOLERATION
+from hybrid.sites import SITES
 from tests.components.serving_support import STACKS, evaluation, k8s_object, kubernetes_objects
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 DAEMONSETS = {"public": ("nvidia-device-plugin", "dcgm-exporter"), "private": ("dcgm-exporter",)}
 
@@ -38,7 +39,7 @@ def test_they_run_on_gpu_nodes_only_without_token_seccomp_confined_read_only(sit
         "nodeSelectorTerms"
     ]
     assert term["matchExpressions"] == [{"key": ACCELERATOR_LABEL, "operator": "Exists"}]
-    assert spec["tolerations"] == [GPU_TAINT]
+    assert spec["tolerations"] == [GPU_TOLERATION]
     assert spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = spec["containers"]

@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from components.triton_manifests import NAMESPACE, SERVICE_ACCOUNT
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.triton import NAMESPACE, SERVICE_ACCOUNT
 from tests.components.serving_support import STACKS, evaluation, k8s_object, on_site
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 TRITON_SUBJECT = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from components.model_repository_upload import HEX_DIGITS, RETENTION_DEPTH, retired_prefixes
+from components.repository_retention import HEX_DIGITS, RETENTION_DEPTH, retired_prefixes
+from hybrid.config import load_stack_config
+from hybrid.manifest import MANIFEST_NAME, Manifest
+from hybrid.sites import SITES
 from infra.offline import evaluate_stack
-from infra.stack_config import SITES, load_stack_config
-from modelkit.manifest import MANIFEST_NAME, Manifest
 from tests.components.serving_support import (
     STACKS,
     container,
@@ -23,11 +24,21 @@ from tests.components.serving_support import (
     site_manifest,
 )
 
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
+
 OBJECT_TYPES = {
     "public": "aws:s3/bucketObjectv2:BucketObjectv2",
     "private": "gcp:storage/bucketObject:BucketObject",
 }
 BUCKET_TYPES = {"public": "aws:s3/bucket:Bucket", "private": "gcp:storage/bucket:Bucket"}
+
+
+def rehash(folder: Path) -> None:
+    """Record a hand-edited rendering in its manifest, keeping what its models call."""
+    old = Manifest.read(folder)
+    new = Manifest.of_directory(folder, target=old.target, stack=old.stack)
+    files, calls, profiles = new.files, old.calls, old.profiles
+    Manifest.build(old.target, old.stack, new.models, files, calls, profiles).write(folder)
 
 
 def uploaded(stack: str, site: str) -> dict[str, dict]:
@@ -171,7 +182,7 @@ def test_a_changed_model_gives_a_new_prefix_and_rolls_the_deployment(tmp_path):
     root = copy_repos(tmp_path / "repos")
     config_file = root / "public" / "minilm_encoder" / "config.pbtxt"
     config_file.write_text(config_file.read_text() + "\n# changed\n")
-    Manifest.of_directory(root / "public", target="public", stack=stack).write(root / "public")
+    rehash(root / "public")
     changed = evaluate_stack(stack, config_overrides=repository_override(root))
     before = container(evaluation(stack), "public")
     after = container(changed, "public")
@@ -210,7 +221,7 @@ def test_a_missing_or_stale_rendering_stops_the_run_with_the_fix(tmp_path, tampe
 def test_a_rendering_without_a_placed_model_is_refused(tmp_path):
     root = copy_repos(tmp_path / "repos")
     shutil.rmtree(root / "private" / "ctr_ranker")
-    Manifest.of_directory(root / "private", target="private", stack="dev").write(root / "private")
+    rehash(root / "private")
     with pytest.raises(Exception, match=r"no model\(s\) \['ctr_ranker'\].*make models"):
         evaluate_stack("dev", config_overrides=repository_override(root))
 
@@ -219,7 +230,7 @@ def test_a_rendering_with_plans_for_other_gpus_is_refused(tmp_path):
     """prod's public pools are L4 and A10G: a plan rendered for dev's T4 alone cannot serve them."""
     root = copy_repos(tmp_path / "repos")
     (root / "public" / "minilm_encoder" / "1" / "model_sm75.plan").write_bytes(b"engine")
-    Manifest.of_directory(root / "public", target="public", stack="dev").write(root / "public")
+    rehash(root / "public")
     with pytest.raises(
         Exception,
         match=r"need \['model_sm86\.plan', 'model_sm89\.plan'\].*make models STACK=prod",
@@ -231,6 +242,6 @@ def test_a_rendering_with_plans_is_refused_where_the_stack_serves_onnx(tmp_path)
     """dev keeps TensorRT off: a rendering made with plans on does not match its config."""
     root = copy_repos(tmp_path / "repos")
     (root / "public" / "minilm_encoder" / "1" / "model_sm75.plan").write_bytes(b"engine")
-    Manifest.of_directory(root / "public", target="public", stack="dev").write(root / "public")
+    rehash(root / "public")
     with pytest.raises(Exception, match=r"stack 'dev' serves ONNX.*make models STACK=dev"):
         evaluate_stack("dev", config_overrides=repository_override(root))

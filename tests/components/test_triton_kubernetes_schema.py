@@ -10,8 +10,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from infra.stack_config import SITES, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.sites import SITES
 from tests.components.serving_support import STACKS, evaluation, kubernetes_objects
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 SCHEMAS = Path(__file__).parent / "schemas"
 CUSTOM_GROUPS = ("monitoring.coreos.com/",)

@@ -10,7 +10,8 @@ import pytest
 from components import triton_manifests as m
 from components.triton_monitoring import QUEUE_METRIC
 from components.triton_server import GPU_NODE_FROM_ZERO_MINUTES, NGC_IMAGE_PULL_MINUTES
-from infra.stack_config import SITES, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.sites import SITES
 from modelkit.placement import site_models
 from tests.components.serving_support import (
     STACKS,
@@ -22,6 +23,8 @@ from tests.components.serving_support import (
     on_site,
     site_manifest,
 )
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 CASES = [(stack, site) for stack in STACKS for site in SITES]
 

@@ -6,12 +6,14 @@ import json
 
 import pytest
 
-from components.triton_manifests import PLAN_BUILDER
 from components.triton_server import GPU_NODE_FROM_ZERO_MINUTES, NGC_IMAGE_PULL_MINUTES
+from hybrid.config import load_stack_config
+from hybrid.gpu_scheduling import COMPUTE_CAPABILITY_LABEL
+from hybrid.manifest import Manifest
+from hybrid.sites import SITES
+from hybrid.triton import PLAN_BUILDER
 from infra.offline import evaluate_stack
-from infra.stack_config import SITES, load_stack_config
-from modelkit.manifest import Manifest
-from modelkit.tensorrt_job import CAPABILITY_LABEL, DEADLINE_SECONDS
+from modelkit.tensorrt_job import DEADLINE_SECONDS
 from tests.components.serving_support import (
     container,
     copy_repos,
@@ -22,6 +24,8 @@ from tests.components.serving_support import (
     repository_override,
     site_manifest,
 )
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 STACK = "prod"
 """Plans are enabled there, and each site has two GPU architectures."""
@@ -52,7 +56,7 @@ def test_one_job_per_gpu_architecture_runs_on_that_pool_and_writes_next_to_the_o
     (repository,) = flag_values(container(ev, site)["args"], "model-repository")
     for job in built.values():
         pod = job["spec"]["template"]["spec"]
-        capability = pod["nodeSelector"][CAPABILITY_LABEL]
+        capability = pod["nodeSelector"][COMPUTE_CAPABILITY_LABEL]
         capabilities.discard(capability)
         assert pod["serviceAccountName"] == PLAN_BUILDER
         sm = capability.replace(".", "")

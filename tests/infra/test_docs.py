@@ -1,6 +1,7 @@
 """The README's configuration reference keeps up with the keys the project accepts."""
 
-from infra.stack_config import PROJECT_ROOT, declared_keys
+from hybrid.config import declared_keys
+from hybrid.paths import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
 

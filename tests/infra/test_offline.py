@@ -5,8 +5,10 @@ import re
 
 import pytest
 
+from hybrid.config import ConfigError
 from infra.offline import StackEvaluation, evaluate_stack
-from infra.stack_config import ConfigError
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 
 def test_stacks_evaluate_one_after_another_without_leaking(evaluate) -> None:  # type: ignore[no-untyped-def]

@@ -61,9 +61,9 @@ def test_every_cloud_resource_belongs_to_a_component(stack_evaluation: StackEval
 def test_the_mocks_fabricate_outputs_for_every_type(stack_evaluation: StackEvaluation) -> None:
     from infra.offline import fabricated_types
 
-    foundation = [r for r in stack_evaluation.resources if not r.type.startswith("kubernetes:")]
-    missing = {r.type for r in foundation if r.custom} - fabricated_types()
-    assert not missing, f"infra/offline.py has no fabricator for {sorted(missing)}"
+    cloud = [r for r in stack_evaluation.resources if not r.type.startswith("kubernetes:")]
+    missing = {r.type for r in cloud if r.custom} - fabricated_types()
+    assert not missing, f"infra/offline has no fabricator for {sorted(missing)}"
 
 
 def test_no_deprecation_warnings(stack_evaluation: StackEvaluation) -> None:
@@ -215,49 +215,6 @@ def test_tunnel_identities_are_exported(stack_evaluation: StackEvaluation) -> No
 
 
 # --- networks --------------------------------------------------------------------------------
-
-
-def test_aws_network_spans_the_zones_with_encrypted_flow_logs(
-    stack_evaluation: StackEvaluation,
-) -> None:
-    ev = stack_evaluation
-    zones = ev.config.public.availability_zones
-    subnets = ev.of_type("aws:ec2/subnet:Subnet")
-    assert sorted(s.inputs["availabilityZone"] for s in subnets) == sorted(zones * 2)
-    assert len(ev.of_type("aws:ec2/natGateway:NatGateway")) == len(zones)
-    vpc = ipaddress.IPv4Network(ev.config.public.vpc_cidr)
-    assert all(ipaddress.IPv4Network(s.inputs["cidrBlock"]).subnet_of(vpc) for s in subnets)
-    for subnet in subnets:
-        role = (
-            "kubernetes.io/role/internal-elb"
-            if "private" in subnet.name
-            else "kubernetes.io/role/elb"
-        )
-        assert subnet.inputs["tags"][role] == "1"
-        assert subnet.inputs["tags"][f"kubernetes.io/cluster/hybrid-{ev.stack}"] == "shared"
-
-    flow_log = only(ev.of_type("aws:ec2/flowLog:FlowLog"), "flow log")
-    groups = {g.outputs["arn"]: g for g in ev.of_type("aws:cloudwatch/logGroup:LogGroup")}
-    group = groups[flow_log.inputs["logDestination"]]
-    assert flow_log.inputs["trafficType"] == "ALL"
-    assert group.inputs["retentionInDays"] == ev.config.log_retention_days
-    keys = {k.outputs["arn"]: k for k in ev.of_type("aws:kms/key:Key")}
-    assert keys[group.inputs["kmsKeyId"]].inputs["enableKeyRotation"] is True
-
-
-def test_gcp_firewall_admits_the_aws_vpc_on_serving_ports_only(
-    stack_evaluation: StackEvaluation,
-) -> None:
-    ev = stack_evaluation
-    rules = by_name(ev, "gcp:compute/firewall:Firewall")
-    peer = rules["private-allow-from-peer-site"]
-    assert peer.inputs["sourceRanges"] == [ev.config.public.vpc_cidr]
-    assert peer.inputs["allows"] == [{"protocol": "tcp", "ports": ["8000", "8001"]}]
-    for rule in rules.values():
-        assert "0.0.0.0/0" not in rule.inputs["sourceRanges"], rule.name
-    subnet = only(ev.of_type("gcp:compute/subnetwork:Subnetwork"), "subnet")
-    assert subnet.inputs["privateIpGoogleAccess"] is True
-    assert {r["rangeName"] for r in subnet.inputs["secondaryIpRanges"]} == {"pods", "services"}
 
 
 # --- clusters ------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.paths import BUILD_DIR
 from modelkit.build import BuildResult, build
-from modelkit.layout import BUILD_DIR
 
 TEST_REPOS = BUILD_DIR / "test-repos" / "modelkit"
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.manifest import load_verified
+from hybrid.paths import MODEL_REPO
 from modelkit import ranker
 from modelkit.artifacts import RANKER, RECIPES
 from modelkit.build import build
 from modelkit.cache import ensure
 from modelkit.errors import BuildError, SourceError
-from modelkit.layout import MODEL_REPO
-from modelkit.manifest import load_verified
 
 
 def _edit(model: str, old: str, new: str, count: int = 1) -> Callable[[Path], None]:

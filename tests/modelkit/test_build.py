@@ -7,12 +7,13 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from infra.stack_config import PRIVATE_ONLY_MODELS, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.manifest import Manifest, load_verified
+from hybrid.models import PRIVATE_ONLY_MODELS
+from hybrid.paths import MODEL_REPO, TARGETS
 from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import BuildResult, build
 from modelkit.errors import PlacementError
-from modelkit.layout import MODEL_REPO, TARGETS
-from modelkit.manifest import Manifest, load_verified
 from modelkit.placement import expand, site_models
 from modelkit.render import RenderInputs, TargetPlan, plan_target, plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
@@ -31,7 +32,11 @@ def test_every_target_is_rendered_with_a_manifest_that_matches_its_files(built, 
     for target, root in repos.items():
         manifest = load_verified(root)  # sha256 and size of every file, nothing unlisted
         assert manifest.target == target and manifest.stack == "dev"
-        assert manifest == Manifest.of_directory(root, target=target, stack="dev")
+        on_disk = Manifest.of_directory(root, target=target, stack="dev")
+        assert (manifest.models, manifest.files) == (on_disk.models, on_disk.files), target
+        assert manifest.calls["text_embedding"] == ("tokenizer", "minilm_encoder"), target
+        profiled = set() if target == "local" else {"minilm_encoder"}
+        assert set(manifest.profiles) == profiled, target
 
 
 def test_every_config_parses_and_validates(repos) -> None:

@@ -9,7 +9,8 @@ from transformers import AutoModel, AutoTokenizer
 
 from modelkit.artifacts import ENCODER_ONNX, ENCODER_TORCHSCRIPT, MINILM
 from modelkit.build import BuildResult
-from modelkit.tokenization import MAX_SEQUENCE_LENGTH, load_tokenizer, model_dir, tokenize
+from modelkit.tokenization import load_tokenizer, model_dir, tokenize
+from modelkit.tuning import MAX_SEQUENCE_LENGTH
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
 

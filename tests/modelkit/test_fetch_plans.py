@@ -19,13 +19,14 @@ from urllib.parse import urlparse
 
 import pytest
 
-from infra.stack_config import SITES, load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.manifest import FileEntry, bytes_sha256
+from hybrid.sites import SITES
 from modelkit.__main__ import main
 from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import build
 from modelkit.errors import FetchError
 from modelkit.fetch_plans import RepositoryUrl, fetch_plans, repository_urls
-from modelkit.manifest import FileEntry, bytes_sha256
 from modelkit.render import plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
 from serving.local import emulators, processes

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelkit.errors import ManifestError
-from modelkit.manifest import MANIFEST_NAME, Manifest, load_verified
+from hybrid.manifest import MANIFEST_NAME, Manifest, ManifestError, load_verified
 
 
 @pytest.fixture()

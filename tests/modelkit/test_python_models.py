@@ -18,9 +18,9 @@ import torch
 from google.protobuf import json_format
 
 from modelkit import ranker
-from modelkit.tokenization import LENGTH_BUCKETS, load_tokenizer, tokenize
+from modelkit.tokenization import load_tokenizer, tokenize
 from modelkit.triton_config import CONFIG_NAME, read_config
-from modelkit.tuning import LOCAL_LENGTH_BUCKETS
+from modelkit.tuning import LENGTH_BUCKETS, LOCAL_LENGTH_BUCKETS
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
 

@@ -8,11 +8,17 @@ import kubernetes_validate
 import numpy as np
 import pytest
 
-from infra.gpus import GPU_TYPES
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.gpu_scheduling import COMPUTE_CAPABILITY_LABEL
+from hybrid.gpus import GPU_TYPES
+from hybrid.paths import MODEL_REPO
+from hybrid.triton import tensorrt_image
 from modelkit.artifacts import ENCODER_ONNX, MINILM
-from modelkit.onnx2tensorrt import TENSORRT_IMAGE, plan_filename, trtexec_command
-from modelkit.tensorrt_job import CAPABILITY_LABEL, encoder_profile, plan_build_jobs
+from modelkit.onnx2tensorrt import plan_filename, trtexec_command
+from modelkit.render import encoder_profile
+from modelkit.tensorrt_job import plan_build_jobs
+
+PROFILE = encoder_profile(MODEL_REPO)
 
 REPO = "s3://acme-models/repo/0123abcd"
 
@@ -24,7 +30,7 @@ def test_plan_names_follow_the_compute_capability() -> None:
 
 
 def test_trtexec_builds_an_fp16_plan_covering_every_shape_triton_sends() -> None:
-    profile = encoder_profile()
+    profile = encoder_profile(MODEL_REPO)
     assert profile.input_names == ("input_ids", "attention_mask")
     assert (profile.max_batch, profile.max_length) == (64, 128)  # encoder max_batch_size, 128
     command = trtexec_command("/w/model.onnx", "/w/model_sm89.plan", profile)
@@ -39,6 +45,7 @@ def test_the_builder_image_follows_the_triton_release() -> None:
     (job,) = plan_build_jobs(
         load_stack_config("dev"),
         "private",
+        profile=PROFILE,
         repo_url="gs://b/repo/h",
         namespace="triton",
         service_account="sa",
@@ -51,7 +58,12 @@ def test_the_builder_image_follows_the_triton_release() -> None:
 def test_one_job_per_compute_capability_of_the_site() -> None:
     prod = load_stack_config("prod")  # private: l4 (8.9) + a100 (8.0); public: l4 + a10g (8.6)
     private = plan_build_jobs(
-        prod, "private", repo_url="gs://b/repo/h", namespace="triton", service_account="sa"
+        prod,
+        "private",
+        profile=PROFILE,
+        repo_url="gs://b/repo/h",
+        namespace="triton",
+        service_account="sa",
     )
     assert [job["metadata"]["name"] for job in private] == [
         "tensorrt-plan-private-sm80",
@@ -59,9 +71,9 @@ def test_one_job_per_compute_capability_of_the_site() -> None:
     ]
     dev = load_stack_config("dev")
     (public,) = plan_build_jobs(
-        dev, "public", repo_url=REPO, namespace="triton", service_account="sa"
+        dev, "public", profile=PROFILE, repo_url=REPO, namespace="triton", service_account="sa"
     )
-    assert public["spec"]["template"]["spec"]["nodeSelector"] == {CAPABILITY_LABEL: "7.5"}
+    assert public["spec"]["template"]["spec"]["nodeSelector"] == {COMPUTE_CAPABILITY_LABEL: "7.5"}
 
 
 @pytest.mark.parametrize("url", [REPO, "gs://acme-models/repo/0123abcd"])
@@ -69,6 +81,7 @@ def test_the_job_fetches_builds_on_the_gpu_and_uploads_next_to_the_onnx(url: str
     (job,) = plan_build_jobs(
         load_stack_config("dev"),
         "public",
+        profile=PROFILE,
         repo_url=url + "/",
         namespace="triton",
         service_account="plan-builder",
@@ -77,7 +90,10 @@ def test_the_job_fetches_builds_on_the_gpu_and_uploads_next_to_the_onnx(url: str
     fetch, build = pod["initContainers"]
     (upload,) = pod["containers"]
     assert f"{url}/minilm_encoder/1/model.onnx" in fetch["command"]
-    assert build["image"] == TENSORRT_IMAGE and build["command"][0] == "trtexec"
+    assert (
+        build["image"] == tensorrt_image(load_stack_config("dev").serving.triton_image_tag)
+        and build["command"][0] == "trtexec"
+    )
     assert "--saveEngine=/work/model_sm75.plan" in build["command"]
     assert build["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert upload["command"][-2:] == [
@@ -104,7 +120,7 @@ def test_the_job_is_a_valid_kubernetes_object() -> None:
     config = load_stack_config("prod")
     for site, url in (("public", REPO), ("private", "gs://b/repo/h")):
         for job in plan_build_jobs(
-            config, site, repo_url=url, namespace="triton", service_account="sa"
+            config, site, profile=PROFILE, repo_url=url, namespace="triton", service_account="sa"
         ):
             kubernetes_validate.validate(job, config.public.kubernetes_version, strict=True)
 
@@ -114,6 +130,7 @@ def test_a_repository_outside_s3_or_gcs_is_refused() -> None:
         plan_build_jobs(
             load_stack_config("dev"),
             "public",
+            profile=PROFILE,
             repo_url="https://x/y",
             namespace="t",
             service_account="s",
@@ -135,7 +152,7 @@ def _missing_for_tensorrt() -> str | None:
 def test_trtexec_builds_a_plan_that_matches_onnxruntime(built, tmp_path: Path) -> None:
     onnx = built.artifacts[MINILM].path(ENCODER_ONNX)
     plan = tmp_path / "model.plan"
-    subprocess.run(trtexec_command(str(onnx), str(plan), encoder_profile()), check=True)
+    subprocess.run(trtexec_command(str(onnx), str(plan), encoder_profile(MODEL_REPO)), check=True)
     assert plan.stat().st_size > 1_000_000
     tensorrt = pytest.importorskip("tensorrt", reason="needs the TensorRT Python API to run it")
     import onnxruntime as ort

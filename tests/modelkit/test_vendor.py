@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
+from hybrid.manifest import Manifest, file_sha256
 from modelkit import render
 from modelkit.build import build
 from modelkit.errors import BuildError
-from modelkit.manifest import Manifest, file_sha256
-from modelkit.tokenization import LENGTH_BUCKETS, model_dir
-from modelkit.tuning import LOCAL_LENGTH_BUCKETS
+from modelkit.tokenization import model_dir
+from modelkit.tuning import LENGTH_BUCKETS, LOCAL_LENGTH_BUCKETS
 from modelkit.vendor import PACKAGE, VENDOR_DIR, check_isolated, vendored_files
 
 SITES = ("public", "private")

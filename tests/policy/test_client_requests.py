@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from components.triton_manifests import NAMESPACE, SERVICE_ACCOUNT
+from hybrid.triton import NAMESPACE, SERVICE_ACCOUNT
 from infra.offline import StackEvaluation
 from policy.client_requests import access_violations, client_requests
 from tests.conftest import STACKS, evaluated

@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.gpus import GPU_TYPES
+from hybrid.gpus import GPU_TYPES
 from infra.offline import MockedResource
 from policy.cost import GPU_COST_BUDGET, estimate
 from policy.engine import stack_view

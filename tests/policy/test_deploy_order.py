@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.gpu_node_pool import GPU_TAINT_KEY as COMPONENT_GPU_TAINT_KEY
+from hybrid.gpu_scheduling import GPU_TAINT_KEY as COMPONENT_GPU_TAINT_KEY
 from infra.offline import UNKNOWN, MockedResource, evaluate_stack
 from policy.deploy_order import (
     CHECKS,

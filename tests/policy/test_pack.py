@@ -4,13 +4,16 @@ import ast
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from pulumi_policy import EnforcementLevel
 
-from infra.stack_config import PROJECT_ROOT
+from hybrid.paths import PROJECT_ROOT
 from policy import POLICIES
 from policy.network import digest
 from policy.pack_config import load_pack_config
 from policy.rules import CLOUDS
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 POLICY_DIR = PROJECT_ROOT / "policy"
 

@@ -18,8 +18,8 @@ from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 
+from hybrid.paths import PROJECT_ROOT
 from infra.offline import MockedResource
-from infra.stack_config import PROJECT_ROOT
 from policy import POLICIES
 from policy.engine import Violation, enforcement_of, evaluate, wire_struct
 from policy.pack_config import load_pack_config

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.paths import PROJECT_ROOT
 from infra.offline import StackEvaluation
-from infra.stack_config import PROJECT_ROOT
 from policy import report, review
 from policy.review import main
+
+pytestmark = pytest.mark.usefixtures("rendered_repositories")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INSECURE = FIXTURES / "insecure.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelkit.manifest import Manifest
+from hybrid.manifest import Manifest
 from serving.endpoints import PROJECT_ROOT
 from serving.inprocess import InProcessEmbedder
 from serving.local import emulators, processes, stack

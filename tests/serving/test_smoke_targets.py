@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from components import triton_manifests as manifests
-from components.serving_pki import triton_dns_names
-from infra.stack_config import load_stack_config
+from hybrid.config import load_stack_config
+from hybrid.triton import dns_names
 from modelkit.placement import site_models
 from serving.endpoints import Endpoint
 from serving.errors import TargetError
@@ -210,7 +210,7 @@ def test_each_site_expects_the_stack_placement_whatever_the_source_says() -> Non
 def test_the_addresses_match_what_the_stack_deploys() -> None:
     """The names the check restates (serving imports no components) are the deployed ones."""
     for site, mutual_tls in (("public", False), ("private", True)):
-        assert server_name(site) in triton_dns_names(site)
+        assert server_name(site) in dns_names(site)
         service = manifests.load_balancer_service(
             manifests.TritonSite(
                 site=site, cloud="gcp", image="triton", repository_url="gs://b/repo/h",
@@ -226,4 +226,4 @@ def test_the_addresses_match_what_the_stack_deploys() -> None:
             portforward.SERVICE,
         )
         ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
-        assert ports[portforward.PORT] == GRPC_PORT
+        assert ports[portforward.GRPC_PORT_NAME] == GRPC_PORT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hybrid.bucket_access import s3_encrypted_uploads_statements
-from modelkit.manifest import Manifest
+from hybrid.manifest import Manifest
 from serving.errors import AccessDeniedError, UploadVerificationError
 from serving.local import emulators, iam
 from serving.local.buckets import GcsBucket, S3Bucket, gcs_client

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.stack_config import PROJECT_ROOT
+from hybrid.paths import PROJECT_ROOT
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 ACTIONS = PROJECT_ROOT / ".github" / "actions"

@@ -1,30 +1,33 @@
-"""Typed stack configuration: parsed once, validated up front, all problems at once.
+"""Stack configuration parsed once and validated up front, with every problem reported at once.
 
-This module does not import Pulumi, so the model build and the offline policy review
-read the same ``StackConfig`` from ``Pulumi.<stack>.yaml`` as ``pulumi up`` does
-(``infra/config.py`` feeds it from the engine's config instead).
+No Pulumi here, so the model build and the offline policy review read the same
+``StackConfig`` from ``Pulumi.<stack>.yaml`` as ``pulumi up`` does (``infra/config.py``
+hands it the engine's values instead).
 """
 
 import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hybrid.config.schema import (
+    AddonsConfig,
+    ConfigError,
+    GpuPoolConfig,
+    PrivateSiteConfig,
+    Problem,
+    PublicSiteConfig,
+    ServingConfig,
+    StackConfig,
+)
+from hybrid.config.stack_file import declared_keys, read_stack_file
+from hybrid.gpus import GPU_TYPES, GpuType
+from hybrid.models import DEFAULT_LATENCY_SLO_MS, DEFAULT_MODEL_PLACEMENT, refused_on
+from hybrid.paths import PROJECT_ROOT
+from hybrid.sites import SITES
 
-from infra.gpus import GPU_TYPES, GpuType
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SITES = ("public", "private")
-DEFAULT_MODEL_PLACEMENT: dict[str, tuple[str, ...]] = {
-    "text_embedding": ("public", "private"),
-    "ctr_ranker": ("private",),
-}
-# Models that must never leave the private site, and why (checked on every stack).
-PRIVATE_ONLY_MODELS: dict[str, str] = {"ctr_ranker": "it scores user behaviour data"}
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
 # AWS refuses these tunnel inside ranges (VPN User Guide, "Tunnel options").
 AWS_RESERVED_INSIDE_CIDRS = tuple(
@@ -48,183 +51,13 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # An AWS VPC is at most a /16; below a /20 the per-AZ subnets get too small for EKS.
 AWS_VPC_PREFIXES = range(16, 21)
 IAM_PRINCIPAL_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}")
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:{tag}-py3"
 TRITON_TAG = re.compile(r"^\d{2}\.\d{2}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-OBJECT_KEYS = (
-    "hybrid:publicGpuPools",
-    "hybrid:privateGpuPools",
-    "hybrid:models",
-    "hybrid:latencySloMs",
-)
-# End-to-end latency SLO per model, in ms (seed case: product search under 200 ms); the
-# clients' burst routing spills to the other site before the preferred one would break it.
-DEFAULT_LATENCY_SLO_MS: dict[str, int] = {"text_embedding": 200}
-
-
-class ConfigError(Exception):
-    """Every problem found in a stack's config, each naming the key to fix."""
-
-    def __init__(self, stack: str, problems: list["Problem"]) -> None:
-        self.stack = stack
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(
-            f"Stack '{stack}' has {len(problems)} configuration problem(s); "
-            f"fix them in Pulumi.{stack}.yaml (or with `pulumi config set`):\n{lines}"
-        )
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
-
-
-@dataclass(frozen=True)
-class GpuPoolConfig:
-    """One GPU node pool; the same shape on both clouds."""
-
-    name: str
-    gpu: GpuType
-    machine_type: str
-    """EC2 instance type on the public site, GCE machine type on the private site."""
-    min_size: int
-    max_size: int
-    desired_size: int
-    spot: bool
-    gpus_per_node: int = 1
-
-
-@dataclass(frozen=True)
-class PublicSiteConfig:
-    """The AWS site: EKS in its own VPC."""
-
-    region: str
-    availability_zones: tuple[str, ...]
-    vpc_cidr: str
-    asn: int
-    kubernetes_version: str
-    gpu_pools: tuple[GpuPoolConfig, ...]
-
-
-@dataclass(frozen=True)
-class PrivateSiteConfig:
-    """The GCP site: private GKE in a custom-mode VPC."""
-
-    project: str
-    region: str
-    subnet_cidr: str
-    pods_cidr: str
-    services_cidr: str
-    control_plane_cidr: str
-    asn: int
-    release_channel: str
-    gpu_pools: tuple[GpuPoolConfig, ...]
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """Triton on both clusters (the same settings on each site)."""
-
-    triton_image_tag: str = "24.10"
-    """NGC release of ``nvcr.io/nvidia/tritonserver:<tag>-py3`` (and of the TensorRT builder)."""
-    min_replicas: int = 1
-    max_replicas: int = 2
-    source_ranges: tuple[str, ...] = ()
-    """Networks allowed to reach the public site's load balancer."""
-    allow_public_serving: bool = False
-    queue_slo_ms: int = 50
-    """Average queue time per request above which the SLO alert fires (the HPA aims at half)."""
-    startup_seconds_per_gib: int = 120
-    """Startup-probe budget per GiB of model repository, on top of a fixed base."""
-    retention_days: int = 30
-    """Age after which a retired repository prefix is deleted by the bucket lifecycle rule."""
-    tensorrt: bool = False
-    """Build TensorRT plans on each GPU pool and serve them instead of ONNX."""
-    monitoring_namespace: str = "monitoring"
-    """Where Prometheus, prometheus-adapter and Grafana run on each cluster."""
-    repository_dir: str = "build/repos"
-    """Rendered repositories (``make models``), relative to the project root."""
-    latency_slo_ms: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LATENCY_SLO_MS))
-    """Model name -> end-to-end latency SLO in ms, as the clients see it (burst routing)."""
-
-    @property
-    def triton_image(self) -> str:
-        return TRITON_IMAGE.format(tag=self.triton_image_tag)
-
-
-@dataclass(frozen=True)
-class AddonsConfig:
-    """The cluster add-ons the stack installs; switch one off where a cluster already runs it."""
-
-    kube_prometheus_stack: bool = True
-    """Prometheus Operator (and its CRDs), Prometheus, Grafana, kube-state-metrics."""
-    prometheus_adapter: bool = True
-    """Serves the HPA's queue-time-per-request metric."""
-    cluster_autoscaler: bool = True
-    """Scales the EKS node groups (GKE's node pools scale by themselves)."""
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    stack: str
-    public: PublicSiteConfig
-    private: PrivateSiteConfig
-    vpn_inside_cidrs: tuple[str, ...]
-    admin_cidrs: tuple[str, ...]
-    eks_admin_principals: tuple[str, ...]
-    """IAM roles or users given EKS cluster-admin access entries, besides the creator."""
-    allow_public_control_plane: bool
-    deletion_protection: bool
-    models: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Model name -> the sites it is placed on."""
-    log_retention_days: int = 90
-    """How long VPC flow logs and EKS control-plane logs are kept."""
-    gpu_budget_usd_per_month: int = 5000
-    """Monthly GPU spend the policy cost guard warns above (at max scale)."""
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    addons: AddonsConfig = field(default_factory=AddonsConfig)
-
-    def models_on(self, site: str) -> tuple[str, ...]:
-        return tuple(name for name, sites in self.models.items() if site in sites)
-
-    def private_only_models(self) -> tuple[str, ...]:
-        return tuple(name for name, sites in self.models.items() if sites == ("private",))
-
-    def gpu_types_on(self, site: str) -> tuple[GpuType, ...]:
-        pools = self.public.gpu_pools if site == "public" else self.private.gpu_pools
-        return tuple(dict.fromkeys(pool.gpu for pool in pools))
 
 
 def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
     """Read ``Pulumi.<stack>.yaml`` (with the project's defaults) into a StackConfig."""
     return parse_stack_config(stack, read_stack_file(stack, root))
-
-
-def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """Raw config of a stack as the CLI would see it: project defaults, then the stack file."""
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-        raise ConfigError(stack, [Problem("stack", f"no {stack_file.name}; known stacks: {known}")])
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    values = {
-        key: spec["default"]
-        for key, spec in (project.get("config") or {}).items()
-        if isinstance(spec, dict) and "default" in spec
-    }
-    values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    return values
-
-
-def declared_keys(root: Path = PROJECT_ROOT) -> tuple[str, ...]:
-    """Every ``hybrid:`` key the project knows: declared in Pulumi.yaml, plus object keys."""
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    return tuple(project.get("config") or {}) + OBJECT_KEYS
 
 
 def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
@@ -601,10 +434,11 @@ def _models(reader: "_Reader") -> dict[str, tuple[str, ...]]:
         if not isinstance(sites, list) or not sites or not set(sites) <= set(SITES):
             reader.problem(key, f"must be a non-empty list drawn from {list(SITES)}, got {sites!r}")
             continue
-        if name in PRIVATE_ONLY_MODELS and "public" in sites:
+        refused = refused_on("public", [name]) if "public" in sites else {}
+        if refused:
             reader.problem(
                 key,
-                f"'{name}' may only run on the private site ({PRIVATE_ONLY_MODELS[name]}); "
+                f"'{name}' may only run on the private site ({refused[name]}); "
                 "remove 'public' from its list",
             )
             continue

@@ -1,4 +1,4 @@
-"""Triton on both clusters: the serving half of the stack program, composed from StackConfig.
+"""Triton on both clusters, composed from StackConfig.
 
 Per site: the rendered repository uploaded under its immutable prefix, a read-only bucket
 identity bound to Triton's service account, GPU plumbing, TensorRT build Jobs when enabled,
@@ -10,7 +10,7 @@ apart from ``__main__`` so that each composition reads on its own; ``__main__`` 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 
@@ -25,7 +25,6 @@ from components.model_bucket_access import (
     KubernetesSubject,
 )
 from components.model_repository_upload import (
-    Cloud,
     ModelRepositoryUpload,
     ModelRepositoryUploadArgs,
     load_site_repository,
@@ -33,18 +32,18 @@ from components.model_repository_upload import (
 from components.private_cluster import PrivateCluster
 from components.public_cluster import PublicCluster
 from components.serving_pki import ServingPki
-from components.triton_manifests import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT, TritonSite
+from components.triton_manifests import TritonSite
 from components.triton_server import PlanBuilds, ServingTls, TritonServer, TritonServerArgs
 from hybrid.bucket_access import REPO_ROOT
-from infra.gpus import GpuType
-from infra.stack_config import PROJECT_ROOT, StackConfig
-from modelkit.errors import ModelkitError
-from modelkit.manifest import Manifest
-from modelkit.onnx2tensorrt import plan_filename
-from modelkit.placement import site_models
-from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, encoder_profile, plan_build_job
+from hybrid.config import StackConfig
+from hybrid.gpus import GpuType
+from hybrid.manifest import Manifest
+from hybrid.paths import PROJECT_ROOT
+from hybrid.sites import CLOUD_OF, SITES, Site
+from hybrid.triton import NAMESPACE, PLAN_BUILDER, SERVICE_ACCOUNT
+from modelkit.onnx2tensorrt import ShapeProfile, plan_filename
+from modelkit.tensorrt_job import DEADLINE_SECONDS, ENCODER, plan_build_job
 
-Site = Literal["public", "private"]
 TRITON = KubernetesSubject(NAMESPACE, SERVICE_ACCOUNT)
 BUILDER = KubernetesSubject(NAMESPACE, PLAN_BUILDER)
 
@@ -59,19 +58,13 @@ class SiteRepository:
 
 def site_repositories(config: StackConfig) -> dict[Site, SiteRepository]:
     """Both sites' renderings, verified before anything is planned."""
-    return {
-        "public": site_repository(config, "public"),
-        "private": site_repository(config, "private"),
-    }
+    return {site: site_repository(config, site) for site in SITES}
 
 
 def site_repository(config: StackConfig, site: Site) -> SiteRepository:
     """The rendered repository a site serves, verified; stops the run when it is not ready."""
     root = PROJECT_ROOT / config.serving.repository_dir / site
-    try:
-        models = site_models(config, site)
-    except ModelkitError as error:
-        raise pulumi.RunError(f"the {site} site's model placement is invalid: {error}") from None
+    models = config.models_on(site)
     tensorrt = config.serving.tensorrt
     plans = [plan_filename(gpu) for gpu in config.gpu_types_on(site)] if tensorrt else []
     manifest = load_site_repository(root, site=site, stack=config.stack, models=models, plans=plans)
@@ -79,8 +72,8 @@ def site_repository(config: StackConfig, site: Site) -> SiteRepository:
 
 
 @dataclass(frozen=True)
-class SiteFoundation:
-    """What the foundation built for one site (CONTRACTS.md) and the options on its cloud."""
+class SiteInfrastructure:
+    """What a site's cluster, bucket and add-ons give Triton, and the options on its cloud."""
 
     cluster: PublicCluster | PrivateCluster
     bucket: EncryptedBucket
@@ -97,47 +90,47 @@ class ServedSite:
 def serve(
     config: StackConfig,
     repositories: dict[Site, SiteRepository],
-    public: SiteFoundation,
-    private: SiteFoundation,
+    public: SiteInfrastructure,
+    private: SiteInfrastructure,
     pki: ServingPki,
 ) -> dict[Site, ServedSite]:
     """Upload, identities, GPU plumbing, plan builds and Triton on each site."""
     served: dict[Site, ServedSite] = {}
-    sites: tuple[tuple[Site, SiteFoundation], ...] = (("public", public), ("private", private))
-    for site, foundation in sites:
+    sites: tuple[tuple[Site, SiteInfrastructure], ...] = (("public", public), ("private", private))
+    for site, base in sites:
         repository = repositories[site]
-        cloud: Cloud = "aws" if site == "public" else "gcp"
+        cloud = CLOUD_OF[site]
         upload = ModelRepositoryUpload(
             f"{site}-repository",
             ModelRepositoryUploadArgs(
                 cloud=cloud,
                 root=repository.root,
                 manifest=repository.manifest,
-                bucket_name=foundation.bucket.bucket_name,
-                kms_key=foundation.bucket.kms_key_id,
+                bucket_name=base.bucket.bucket_name,
+                kms_key=base.bucket.kms_key_id,
                 retention_days=config.serving.retention_days,
             ),
             # Objects are written only once the bucket enforces its encryption and policy.
             pulumi.ResourceOptions.merge(
-                foundation.options,
-                pulumi.ResourceOptions(depends_on=foundation.bucket.object_prerequisites),
+                base.options,
+                pulumi.ResourceOptions(depends_on=base.bucket.object_prerequisites),
             ),
         )
-        reader = _bucket_access(config, site, foundation, TRITON, write_prefix=None)
+        reader = _bucket_access(config, site, base, TRITON, write_prefix=None)
         gpu = GpuPlumbing(
             f"{site}-gpu",
             GpuPlumbingArgs(
                 cloud=cloud,
-                provider=foundation.cluster.provider,
+                provider=base.cluster.provider,
                 monitoring_namespace=config.serving.monitoring_namespace,
-                addons=foundation.addons,
+                addons=base.addons,
             ),
         )
         server = TritonServer(
             f"{site}-triton",
             TritonServerArgs(
                 site=triton_site(config, site, upload),
-                provider=foundation.cluster.provider,
+                provider=base.cluster.provider,
                 service_account_annotations=reader.annotations,
                 tls=ServingTls(
                     ca_cert_pem=pki.ca_cert_pem,
@@ -145,11 +138,11 @@ def serve(
                     server_key_pem=pki.server_key_pem[site],
                 ),
                 queue_slo_us=config.serving.queue_slo_ms * 1000,
-                addons=foundation.addons,
+                addons=base.addons,
                 depends_on=[upload, reader, gpu],
-                plan_builds=_plan_builds(config, site, foundation, upload, repository.manifest),
+                plan_builds=_plan_builds(config, site, base, upload, repository.manifest),
             ),
-            foundation.options,
+            base.options,
         )
         served[site] = ServedSite(upload, server)
     return served
@@ -160,7 +153,7 @@ def triton_site(config: StackConfig, site: Site, upload: ModelRepositoryUpload) 
     public = site == "public"
     return TritonSite(
         site=site,
-        cloud="aws" if public else "gcp",
+        cloud=CLOUD_OF[site],
         image=serving.triton_image,
         repository_url=upload.url,
         content_hash=upload.content_hash,
@@ -183,7 +176,7 @@ def triton_site(config: StackConfig, site: Site, upload: ModelRepositoryUpload) 
 def _plan_builds(
     config: StackConfig,
     site: Site,
-    foundation: SiteFoundation,
+    base: SiteInfrastructure,
     upload: ModelRepositoryUpload,
     manifest: Manifest,
 ) -> PlanBuilds | None:
@@ -201,8 +194,8 @@ def _plan_builds(
     }
     if not missing:
         return None
-    writer = _bucket_access(config, site, foundation, BUILDER, write_prefix=manifest.prefix)
-    profile = encoder_profile()
+    writer = _bucket_access(config, site, base, BUILDER, write_prefix=manifest.prefix)
+    profile = ShapeProfile(**manifest.profiles[ENCODER])
 
     def job(gpu: GpuType) -> pulumi.Output[dict[str, Any]]:
         return upload.url.apply(
@@ -227,13 +220,13 @@ def _plan_builds(
 def _bucket_access(
     config: StackConfig,
     site: Site,
-    foundation: SiteFoundation,
+    base: SiteInfrastructure,
     subject: KubernetesSubject,
     *,
     write_prefix: str | None,
 ) -> AwsModelBucketAccess | GcpModelBucketAccess:
     """Triton reads every version under ``repo/``; the plan builder only its own prefix."""
-    cluster, bucket = foundation.cluster, foundation.bucket
+    cluster, bucket = base.cluster, base.bucket
     role = "triton" if subject == TRITON else "tensorrt"
     if isinstance(cluster, PublicCluster):
         assert bucket.arn is not None, "the public site's bucket is on S3"
@@ -249,7 +242,7 @@ def _bucket_access(
                 read_prefix=write_prefix or REPO_ROOT,
                 write_prefix=write_prefix,
             ),
-            foundation.options,
+            base.options,
         )
     return GcpModelBucketAccess(
         f"{site}-{role}-identity",
@@ -261,5 +254,5 @@ def _bucket_access(
             account_id=f"{role}-{config.stack}",
             write_prefix=write_prefix,
         ),
-        foundation.options,
+        base.options,
     )

@@ -1,7 +1,10 @@
 """Where sources, caches and rendered repositories live (all outputs under ignored build/)."""
 
-from infra.stack_config import PROJECT_ROOT, SITES
+from pathlib import Path
 
+from hybrid.sites import SITES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPO = PROJECT_ROOT / "model_repo"
 BUILD_DIR = PROJECT_ROOT / "build"
 REPOS_DIR = BUILD_DIR / "repos"

@@ -9,14 +9,19 @@ the models a site serves. ``content_hash`` names the immutable bucket prefix
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from modelkit.errors import ManifestError
+from hybrid.bucket_access import REPO_ROOT
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
 _REBUILD_HINT = "run `make models` (python -m modelkit build) to render it again"
+
+
+class ManifestError(Exception):
+    """A rendered repository is missing, or its files no longer match manifest.json."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class Manifest:
     stack: str
     models: tuple[str, ...]
     files: Mapping[str, FileEntry]
+    calls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Model -> the models its ensemble steps call, so that a consumer takes what a model
+    needs from the manifest instead of reading the sources."""
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Model -> the TensorRT shape profile its plans are built with on the clusters."""
 
     @property
     def content_hash(self) -> str:
@@ -41,14 +51,27 @@ class Manifest:
     @property
     def prefix(self) -> str:
         """The immutable object prefix this repository is uploaded under in every bucket."""
-        return f"repo/{self.content_hash}/"
+        return f"{REPO_ROOT}{self.content_hash}/"
 
     @classmethod
     def build(
-        cls, target: str, stack: str, models: Iterable[str], files: Mapping[str, FileEntry]
+        cls,
+        target: str,
+        stack: str,
+        models: Iterable[str],
+        files: Mapping[str, FileEntry],
+        calls: Mapping[str, Iterable[str]] | None = None,
+        profiles: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> "Manifest":
         """A manifest with sorted models and files, so equal content gives equal JSON."""
-        return cls(target, stack, tuple(sorted(models)), dict(sorted(files.items())))
+        return cls(
+            target,
+            stack,
+            tuple(sorted(models)),
+            dict(sorted(files.items())),
+            {name: tuple(steps) for name, steps in sorted((calls or {}).items())},
+            json.loads(json.dumps(dict(sorted((profiles or {}).items())))),  # as read back
+        )
 
     @classmethod
     def of_directory(cls, root: Path, *, target: str, stack: str) -> "Manifest":
@@ -74,7 +97,9 @@ class Manifest:
                 name: FileEntry(str(entry["sha256"]), int(entry["size"]))
                 for name, entry in raw["files"].items()
             }
-            manifest = cls.build(raw["target"], raw["stack"], raw["models"], files)
+            manifest = cls.build(
+                raw["target"], raw["stack"], raw["models"], files, raw["calls"], raw["profiles"]
+            )
             recorded = raw["content_hash"]
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ManifestError(f"{path} is malformed ({error!r}); {_REBUILD_HINT}") from error
@@ -96,6 +121,8 @@ class Manifest:
             "stack": self.stack,
             "content_hash": self.content_hash,
             "models": list(self.models),
+            "calls": {name: list(steps) for name, steps in self.calls.items()},
+            "profiles": dict(self.profiles),
             "files": {
                 name: {"sha256": entry.sha256, "size": entry.size}
                 for name, entry in self.files.items()
@@ -125,6 +152,17 @@ class Manifest:
                 f"({len(extra)} unlisted file(s)); {_REBUILD_HINT}"
             )
 
+    def serving(self, names: Iterable[str]) -> "Manifest":
+        """The sub-manifest of ``names`` and every model their ensembles call."""
+        needed: set[str] = set()
+        pending = list(names)
+        while pending:
+            name = pending.pop()
+            if name not in needed:
+                needed.add(name)
+                pending.extend(self.calls.get(name, ()))
+        return self.for_models(needed)
+
     def for_models(self, names: Iterable[str]) -> "Manifest":
         """The sub-manifest of some models (hash recomputed), e.g. what one site serves."""
         wanted = set(names)
@@ -134,7 +172,9 @@ class Manifest:
                 f"target '{self.target}' has no model(s) {unknown}; it holds {list(self.models)}"
             )
         files = {name: e for name, e in self.files.items() if name.split("/", 1)[0] in wanted}
-        return Manifest.build(self.target, self.stack, wanted, files)
+        calls = {name: steps for name, steps in self.calls.items() if name in wanted}
+        profiles = {name: p for name, p in self.profiles.items() if name in wanted}
+        return Manifest.build(self.target, self.stack, wanted, files, calls, profiles)
 
 
 def load_verified(root: Path) -> Manifest:

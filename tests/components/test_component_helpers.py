@@ -1,4 +1,4 @@
-"""The pure helpers behind the foundation components."""
+"""The pure helpers behind the network, cluster and GPU pool components."""
 
 import ipaddress
 import itertools
