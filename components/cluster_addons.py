@@ -50,6 +50,7 @@ from components.triton_monitoring import (
     QUEUE_METRIC,
     adapter_rule,
 )
+from hybrid.aws_unscoped_actions import CLUSTER_AUTOSCALER_READS
 from hybrid.triton import NAMESPACE as TRITON_NAMESPACE
 
 AUTOSCALER_NAMESPACE = "kube-system"
@@ -390,16 +391,6 @@ def cluster_autoscaler_values(
     }
 
 
-DESCRIBE_ACTIONS = (
-    "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:DescribeAutoScalingInstances",
-    "autoscaling:DescribeLaunchConfigurations",
-    "autoscaling:DescribeScalingActivities",
-    "ec2:DescribeImages",
-    "ec2:DescribeInstanceTypes",
-    "ec2:DescribeLaunchTemplateVersions",
-    "ec2:GetInstanceTypesFromInstanceRequirements",
-)
 """What the autoscaler reads to know the groups and their instance types (upstream's
 "Full Cluster Autoscaler Features Policy"); AWS authorizes these only on ``*``."""
 SCALING_ACTIONS = (
@@ -417,7 +408,7 @@ def cluster_autoscaler_policy(account: AwsAccount, cluster_name: str) -> dict[st
             {
                 "Sid": "DescribeScalingGroups",
                 "Effect": "Allow",
-                "Action": list(DESCRIBE_ACTIONS),
+                "Action": list(CLUSTER_AUTOSCALER_READS),
                 "Resource": "*",
             },
             {

@@ -13,6 +13,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from hybrid.aws_unscoped_actions import CLUSTER_AUTOSCALER_READS
 from policy.props import get, items, json_document
 from policy.rules import ResourcePolicy, ResourceRule
 
@@ -25,20 +26,8 @@ GCP_PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 GCP_PROJECT_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 
 WILDCARDS = ("*", "*:*")
-STAR_ONLY_ACTIONS = frozenset(
-    {
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:DescribeAutoScalingInstances",
-        "autoscaling:DescribeLaunchConfigurations",
-        "autoscaling:DescribeScalingActivities",
-        "ec2:DescribeImages",
-        "ec2:DescribeInstanceTypes",
-        "ec2:DescribeLaunchTemplateVersions",
-        "ec2:GetInstanceTypesFromInstanceRequirements",
-    }
-)
-"""Read-only actions the Service Authorization Reference lists with no resource type: a
-policy can grant them only on ``*`` (the Cluster Autoscaler needs these)."""
+STAR_ONLY_ACTIONS = frozenset(CLUSTER_AUTOSCALER_READS)
+"""Actions a policy can grant only on ``*`` (``hybrid.aws_unscoped_actions``)."""
 BASIC_ROLES = ("roles/owner", "roles/editor")
 
 
