@@ -7,6 +7,7 @@ harness records them: ``dependencies`` are URNs, ``provider`` is the provider's 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from policy.deploy_order import (
     S3_BUCKET,
     Graph,
     Precondition,
+    UnmetPrecondition,
     preinstalled,
     replay,
     replay_resources,
@@ -526,11 +528,17 @@ def test_the_gpu_taint_is_the_one_the_pools_carry() -> None:
 # --- every stack, as the engine would create it ---------------------------------------------
 
 
+@cache
+def stack_replay(stack: str, preview: bool) -> list[UnmetPrecondition]:
+    """One replay per evaluation, shared by the rows' tests."""
+    return replay(evaluated(stack, preview))
+
+
 @pytest.mark.parametrize("row", [row.id for row in PRECONDITIONS])
 @pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_meets_precondition(stack: str, preview: bool, row: str) -> None:
-    unmet = [u.message for u in replay(evaluated(stack, preview)) if u.precondition == row]
+    unmet = [u.message for u in stack_replay(stack, preview) if u.precondition == row]
     assert unmet == [], "\n".join(unmet)
 
 
