@@ -42,6 +42,6 @@ def test_goals_are_met_by_an_ideal_run_and_missed_one_at_a_time() -> None:
 
 
 def test_the_table_shows_the_bound_next_to_the_share() -> None:
-    table = markdown(ideal(), capacity_rate=40.0, slo=200)
+    table = markdown(ideal(), capacity_rate=40.0, slo=200, thresholds=(0.22, 0.15))
     assert "Private capacity C = 40.0 req/s" in table
     assert "| 2.0C | 20.0 | burst | 20.0 | 100.0 | 100.0-100.0 | 100.0 | 50.0% | 50.0% |" in table

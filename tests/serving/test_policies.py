@@ -33,9 +33,9 @@ def first(policy: BurstPolicy, load: FakeLoad, model: str = "text_embedding") ->
 
 def test_the_preferred_site_serves_until_the_threshold() -> None:
     policy, load = BurstPolicy(SLO), FakeLoad()
-    load.wait_ms(100)
-    assert first(policy, load) == ("private", "preferred"), "100 ms is not past 0.5 x 200 ms"
-    load.wait_ms(110)
+    load.wait_ms(60)
+    assert first(policy, load) == ("private", "preferred"), "60 ms is not past 0.35 x 200 ms"
+    load.wait_ms(80)
     assert first(policy, load) == ("public", "burst")
     decision = policy.decide("text_embedding", (PUBLIC, PRIVATE), load)
     assert [e.site for e in decision.sites] == ["public", "private"], "private stays a fallback"
@@ -43,24 +43,24 @@ def test_the_preferred_site_serves_until_the_threshold() -> None:
 
 def test_hysteresis_keeps_bursting_until_the_return_threshold() -> None:
     policy, load = BurstPolicy(SLO), FakeLoad()
-    load.wait_ms(150)
+    load.wait_ms(100)
     assert first(policy, load) == ("public", "burst")
-    for ms in (90, 70):
+    for ms in (60, 60):
         load.wait_ms(ms)
-        assert first(policy, load) == ("public", "burst"), f"{ms} ms is above 0.3 x 200 ms"
-    load.wait_ms(50)
+        assert first(policy, load) == ("public", "burst"), f"{ms} ms is above 0.25 x 200 ms"
+    load.wait_ms(40)
     assert first(policy, load) == ("private", "preferred")
-    load.wait_ms(90)
-    assert first(policy, load) == ("private", "preferred"), "not bursting again below 100 ms"
+    load.wait_ms(60)
+    assert first(policy, load) == ("private", "preferred"), "not bursting again below 70 ms"
 
 
 def test_bursting_never_sends_to_a_site_busier_than_the_preferred_one() -> None:
     policy, load = BurstPolicy(SLO), FakeLoad()
-    load.wait_ms(150)
-    load.wait_ms(200, site="public")
+    load.wait_ms(100)
+    load.wait_ms(150, site="public")
     assert first(policy, load) == ("private", "preferred"), "public is worse: stay"
     assert policy.bursting("text_embedding"), "still over the threshold"
-    load.wait_ms(100, site="public")
+    load.wait_ms(50, site="public")
     assert first(policy, load) == ("public", "burst"), "public is better again"
 
 
@@ -74,8 +74,8 @@ def test_models_without_an_slo_and_single_site_requests_never_burst() -> None:
 
 def test_thresholds_follow_the_slo_and_are_checked() -> None:
     policy, load = BurstPolicy({"text_embedding": 100}), FakeLoad()
-    load.wait_ms(60)
-    assert first(policy, load) == ("public", "burst"), "past 0.5 x 100 ms"
+    load.wait_ms(40)
+    assert first(policy, load) == ("public", "burst"), "past 0.35 x 100 ms"
     with pytest.raises(ServingError, match="return_at"):
         BurstPolicy(SLO, burst_at=0.3, return_at=0.5)
 
