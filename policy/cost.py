@@ -11,9 +11,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, Severity
 
-from hybrid.gpus import GPU_TYPES, GpuType
+from hybrid.gpus import GPU_TYPES, GpuType, carried_by
 from policy.clusters import EKS_NODE_GROUP, GKE_NODE_POOL, is_eks_gpu_group, is_gke_gpu_pool
-from policy.gpu_prices import AWS_GPUS_PER_INSTANCE, HOURS_PER_MONTH, PRICES
+from policy.gpu_prices import HOURS_PER_MONTH, PRICES
 from policy.props import as_number, get, items
 from policy.rules import StackPolicy, StackRule
 
@@ -66,12 +66,12 @@ def estimate(resources: Iterable[PolicyResource]) -> CostEstimate:
 
 def _eks_pool(name: str, props: Mapping[str, Any]) -> PoolCost:
     instance = str(items(get(props, "instanceTypes"))[0]) if get(props, "instanceTypes") else ""
-    gpu = next((g for g in GPU_TYPES.values() if g.fits_aws(instance)), None)
+    gpu, count = carried_by("aws", instance) or (None, 1)
     return _priced(
         "aws",
         name,
         gpu,
-        gpus_per_node=AWS_GPUS_PER_INSTANCE.get(instance, 1),
+        gpus_per_node=count,
         min_nodes=int(as_number(get(props, "scalingConfig", "minSize"))),
         max_nodes=int(as_number(get(props, "scalingConfig", "maxSize"))),
         spot=get(props, "capacityType") == "SPOT",
@@ -81,8 +81,11 @@ def _eks_pool(name: str, props: Mapping[str, Any]) -> PoolCost:
 def _gke_pool(name: str, props: Mapping[str, Any]) -> PoolCost:
     accelerators = items(get(props, "nodeConfig", "guestAccelerators"))
     machine = str(get(props, "nodeConfig", "machineType", default=""))
-    gpu = _gcp_gpu(get(accelerators[0], "type") if accelerators else None, machine)
-    count = sum(int(as_number(get(a, "count", default=1))) for a in accelerators) or 1
+    attached = sum(int(as_number(get(a, "count", default=1))) for a in accelerators) or 1
+    accelerator = get(accelerators[0], "type") if accelerators else None
+    # An accelerator-optimized machine carries its own GPUs, whatever the pool attaches;
+    # an N1 machine has what guestAccelerators attaches.
+    gpu, count = carried_by("gcp", machine) or (_attached_gpu(accelerator), attached)
     low, high = _gke_node_range(props)
     return _priced(
         "gcp",
@@ -96,14 +99,8 @@ def _gke_pool(name: str, props: Mapping[str, Any]) -> PoolCost:
     )
 
 
-def _gcp_gpu(accelerator: str | None, machine: str) -> GpuType | None:
-    """By accelerator type; an accelerator-optimized machine alone names its GPU too."""
-    for gpu in GPU_TYPES.values():
-        if gpu.gcp_accelerator is None:
-            continue
-        if gpu.gcp_accelerator == accelerator or (accelerator is None and gpu.fits_gcp(machine)):
-            return gpu
-    return None
+def _attached_gpu(accelerator: str | None) -> GpuType | None:
+    return next((g for g in GPU_TYPES.values() if g.gcp_accelerator == accelerator), None)
 
 
 def _gke_node_range(props: Mapping[str, Any]) -> tuple[int, int]:

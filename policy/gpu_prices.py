@@ -40,23 +40,3 @@ PRICES: dict[tuple[str, str], GpuPrice] = {
     ("a100-80gb", "gcp"): GpuPrice(on_demand=5.069, spot=2.03),
     ("h100-80gb", "gcp"): GpuPrice(on_demand=11.06, spot=3.50),
 }
-
-# EC2 sizes with more than one GPU; every other size of a GPU family carries one.
-AWS_GPUS_PER_INSTANCE: dict[str, int] = {
-    "g4dn.12xlarge": 4,
-    "g4dn.metal": 8,
-    "p3.8xlarge": 4,
-    "p3.16xlarge": 8,
-    "g5.12xlarge": 4,
-    "g5.24xlarge": 4,
-    "g5.48xlarge": 8,
-    "g6.12xlarge": 4,
-    "g6.24xlarge": 4,
-    "g6.48xlarge": 8,
-    "g6e.12xlarge": 4,
-    "g6e.24xlarge": 4,
-    "g6e.48xlarge": 8,
-    "p4d.24xlarge": 8,
-    "p4de.24xlarge": 8,
-    "p5.48xlarge": 8,
-}

@@ -5,10 +5,11 @@ No Pulumi here, so the model build and the offline policy review read the same
 hands it the engine's values instead).
 """
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hybrid.config.schema import (
     StackConfig,
 )
 from hybrid.config.stack_file import declared_keys, read_stack_file
-from hybrid.gpus import GPU_TYPES, GpuType
+from hybrid.gpus import GPU_TYPES, N1_MACHINE_VCPUS, GpuType, carried_by
 from hybrid.models import DEFAULT_LATENCY_SLO_MS, DEFAULT_MODEL_PLACEMENT, refused_on
 from hybrid.paths import PROJECT_ROOT
 from hybrid.sites import SITES
@@ -53,6 +54,10 @@ AWS_VPC_PREFIXES = range(16, 21)
 IAM_PRINCIPAL_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}")
 TRITON_TAG = re.compile(r"^\d{2}\.\d{2}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SIZE_FIELDS = ("minSize", "maxSize", "desiredSize")
+POOL_FIELDS = ("name", "gpuType", "machineType", *SIZE_FIELDS, "spot", "gpusPerNode")
+CLOUDS = {"aws": "AWS", "gcp": "GCP"}
+MACHINE_NOUNS = {"aws": "an EC2 instance type", "gcp": "a GCE machine type"}
 
 
 def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
@@ -66,10 +71,12 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
     Raises ConfigError listing every problem; never returns a half-valid config.
     """
     reader = _Reader(raw)
-    known = set(declared_keys())
-    for key in raw:
-        if key.startswith("hybrid:") and key not in known:
-            reader.problem(key, f"unknown key; known hybrid keys: {sorted(known)}")
+    reader.unknown_keys(
+        [key for key in raw if key.startswith("hybrid:")],
+        declared_keys(),
+        "unknown key",
+        "see Pulumi.yaml, which declares the known keys, or README.md's Configuration reference",
+    )
 
     region = reader.string("aws:region")
     azs = tuple(reader.string_list("hybrid:awsAvailabilityZones"))
@@ -355,64 +362,166 @@ def _check_asns(reader: "_Reader", config: StackConfig) -> None:
 
 def _gpu_pools(reader: "_Reader", key: str, cloud: str) -> tuple[GpuPoolConfig, ...]:
     pools: list[GpuPoolConfig] = []
-    seen: set[str] = set()
+    names: set[str] = set()
     for index, item in enumerate(reader.object_list(key)):
-        where = f"{key}[{index}]"
-        item_reader = _Reader(item, prefix=f"{where}.")
-        name = item_reader.string("name")
-        gpu_name = item_reader.string("gpuType")
-        machine = item_reader.string("machineType")
-        sizes = [item_reader.integer(k) for k in ("minSize", "maxSize", "desiredSize")]
-        spot = item_reader.boolean("spot", default=False)
-        per_node = item_reader.integer("gpusPerNode", default=1)
-        for extra in set(item) - {
-            "name", "gpuType", "machineType", "minSize", "maxSize", "desiredSize", "spot",
-            "gpusPerNode",
-        }:  # fmt: skip
-            item_reader.problem(extra, "unknown field")
-        reader.problems.extend(item_reader.problems)
-        if item_reader.problems:
-            continue
-        if name in seen:
-            reader.problem(f"{where}.name", f"pool name '{name}' is used twice")
-        seen.add(name)
-        gpu = GPU_TYPES.get(gpu_name)
-        if gpu is None:
-            reader.problem(
-                f"{where}.gpuType", f"unknown GPU type '{gpu_name}'; known: {sorted(GPU_TYPES)}"
-            )
-            continue
-        _check_machine(reader, f"{where}.machineType", gpu, machine, cloud)
-        min_size, max_size, desired = sizes
-        if min_size < 0 or per_node < 1:
-            reader.problem(where, "minSize must be >= 0 and gpusPerNode >= 1")
-        if min_size > max_size:
-            reader.problem(f"{where}.minSize", f"minSize {min_size} is above maxSize {max_size}")
-        elif not min_size <= desired <= max_size:
-            reader.problem(
-                f"{where}.desiredSize",
-                f"desiredSize {desired} is outside minSize..maxSize ({min_size}..{max_size})",
-            )
-        pools.append(GpuPoolConfig(name, gpu, machine, min_size, max_size, desired, spot, per_node))
+        pool_reader = _Reader(item, prefix=f"{key}[{index}].")
+        pool = _gpu_pool(pool_reader, cloud, names)
+        reader.problems.extend(pool_reader.problems)
+        if pool is not None:
+            pools.append(pool)
     if not pools and not reader.problems_for(key):
         reader.problem(key, "declare at least one GPU pool for this site")
     return tuple(pools)
 
 
-def _check_machine(reader: "_Reader", key: str, gpu: GpuType, machine: str, cloud: str) -> None:
-    if cloud == "aws":
-        if not gpu.aws_instance_families:
-            reader.problem(key, f"GPU '{gpu.name}' is not offered on AWS")
-        elif not gpu.fits_aws(machine):
-            families = ", ".join(f"{f}.*" for f in gpu.aws_instance_families)
-            reader.problem(key, f"'{machine}' does not carry a {gpu.name}; use {families}")
-    elif gpu.gcp_accelerator is None:
-        reader.problem(key, f"GPU '{gpu.name}' is not offered on GCP")
-    elif not gpu.fits_gcp(machine):
-        prefixes = ", ".join(f"{p}*" for p in gpu.gcp_machine_prefixes)
-        reader.problem(
-            key, f"'{machine}' cannot attach {gpu.gcp_accelerator} ({gpu.name}); use {prefixes}"
+def _gpu_pool(reader: "_Reader", cloud: str, names: set[str]) -> GpuPoolConfig | None:
+    """One pool, with every problem in it: a mistake in one field hides none in another."""
+    reader.unknown_keys(
+        [str(field) for field in reader.raw],
+        POOL_FIELDS,
+        "unknown field",
+        f"known fields: {list(POOL_FIELDS)}",
+    )
+    name = reader.string("name")
+    if name and name in names:
+        reader.problem("name", f"pool name '{name}' is used twice")
+    names.add(name)
+    gpu = _gpu_type(reader)
+    machine = reader.string("machineType")
+    counts = _machine_gpus(reader, cloud, gpu, machine) if gpu and machine else ()
+    per_node = _gpus_per_node(reader, cloud, name, gpu, machine, counts)
+    min_size, max_size, desired = _sizes(reader)
+    spot = reader.boolean("spot", default=False)
+    if reader.problems or gpu is None:
+        return None
+    return GpuPoolConfig(name, gpu, machine, min_size, max_size, desired, spot, per_node)
+
+
+def _gpu_type(reader: "_Reader") -> GpuType | None:
+    gpu_name = reader.string("gpuType")
+    gpu = GPU_TYPES.get(gpu_name)
+    if gpu is None and reader.ok("gpuType"):
+        reader.problem("gpuType", f"unknown GPU type '{gpu_name}'; known: {sorted(GPU_TYPES)}")
+    return gpu
+
+
+def _machine_gpus(reader: "_Reader", cloud: str, gpu: GpuType, machine: str) -> tuple[int, ...]:
+    """The GPU counts ``machine`` may carry of ``gpu``; when none, the problem and the fix."""
+    counts = gpu.gpu_counts(cloud, machine)
+    if counts:
+        return counts
+    if not (gpu.aws_instances if cloud == "aws" else gpu.gcp_accelerator):
+        reader.problem("machineType", f"GPU '{gpu.name}' is not offered on {CLOUDS[cloud]}")
+        return ()
+    carried = carried_by(cloud, machine)
+    if carried is not None:
+        why = f"carries {carried[0].name} GPUs, not {gpu.name}"
+    elif machine in N1_MACHINE_VCPUS:
+        why = f"is an N1 machine type, which cannot attach {gpu.name} GPUs"
+    else:
+        why = f"is not {MACHINE_NOUNS[cloud]} that carries {gpu.name} GPUs"
+    reader.problem("machineType", f"'{machine}' {why}; use {_machines_of(gpu, cloud)}")
+    return ()
+
+
+def _machines_of(gpu: GpuType, cloud: str) -> str:
+    """The machine types that carry ``gpu`` on ``cloud``, grouped by GPUs per machine."""
+    machines = gpu.aws_instances if cloud == "aws" else gpu.gcp_machines
+    by_count: dict[int, list[str]] = {}
+    for machine, count in machines.items():
+        by_count.setdefault(count, []).append(machine)
+    choices = []
+    if by_count:
+        groups = (
+            f"{', '.join(ms)} ({_gpus(count)}{' each' if len(ms) > 1 else ''})"
+            for count, ms in by_count.items()
         )
+        choices.append(f"one of: {'; '.join(groups)}")
+    if cloud == "gcp" and gpu.n1_max_vcpus:
+        series = sorted({m.rsplit("-", 1)[0] + "-*" for m in N1_MACHINE_VCPUS})
+        choices.append(
+            f"an N1 machine type ({', '.join(series)}) with gpusPerNode "
+            f"{_either(list(gpu.n1_max_vcpus))}"
+        )
+    return " or ".join(choices)
+
+
+def _gpus_per_node(
+    reader: "_Reader",
+    cloud: str,
+    name: str,
+    gpu: GpuType | None,
+    machine: str,
+    counts: tuple[int, ...],
+) -> int:
+    """GPUs per node: what a fixed-count machine type carries (gpusPerNode may only repeat
+    it), or the chosen number of GPUs attached to an N1 machine."""
+    given = reader.optional_integer("gpusPerNode")
+    if gpu is None or not counts:
+        if given is not None and given < 1:
+            reader.problem("gpusPerNode", f"must be 1 or more, got {given}")
+        return given or 1
+    pool = f"pool '{name}': " if name else ""
+    if machine not in N1_MACHINE_VCPUS:
+        (carried,) = counts
+        if given is not None and given != carried:
+            machines = gpu.aws_instances if cloud == "aws" else gpu.gcp_machines
+            fits = [m for m, n in machines.items() if n == given]
+            fix = (
+                f", or use a machine type that carries {given}: {', '.join(fits)}"
+                if fits
+                else f" (no {CLOUDS[cloud]} machine type carries {given} {gpu.name} GPUs)"
+            )
+            reader.problem(
+                "gpusPerNode",
+                f"{pool}'{machine}' carries exactly {_gpus(carried, gpu)}, not {given}; "
+                f"remove gpusPerNode, which follows from the machine type{fix}",
+            )
+        return carried
+    per_node = 1 if given is None else given
+    most = gpu.n1_max_vcpus.get(per_node)
+    if most is None:
+        reader.problem(
+            "gpusPerNode",
+            f"{pool}an N1 machine attaches {_either(list(gpu.n1_max_vcpus))} {gpu.name} GPUs, "
+            f"not {per_node}; '{machine}' takes {_either(list(counts))}",
+        )
+    elif per_node not in counts:
+        default = " (the default)" if given is None else ""
+        reader.problem(
+            "gpusPerNode",
+            f"{pool}'{machine}' has {N1_MACHINE_VCPUS[machine]} vCPUs, and GCP allows at most "
+            f"{most} with {_gpus(per_node, gpu)}{default}; set gpusPerNode to "
+            f"{_either(list(counts))}, or use an N1 machine type with at most {most} vCPUs",
+        )
+    return per_node
+
+
+def _sizes(reader: "_Reader") -> tuple[int, int, int]:
+    """minSize, maxSize, desiredSize; each pair compared only where both are valid."""
+    min_size, max_size, desired = (reader.integer(k) for k in SIZE_FIELDS)
+    valid = {k for k in SIZE_FIELDS if reader.ok(k)}
+    if "minSize" in valid and min_size < 0:
+        reader.problem("minSize", f"must be 0 or more, got {min_size}")
+    if {"minSize", "maxSize"} <= valid and min_size > max_size:
+        reader.problem("minSize", f"minSize {min_size} is above maxSize {max_size}")
+    elif valid == set(SIZE_FIELDS) and not min_size <= desired <= max_size:
+        reader.problem(
+            "desiredSize",
+            f"desiredSize {desired} is outside minSize..maxSize ({min_size}..{max_size})",
+        )
+    return min_size, max_size, desired
+
+
+def _gpus(count: int, gpu: GpuType | None = None) -> str:
+    """``1 GPU``, ``4 GPUs``; ``1 l4 GPU`` with the GPU named."""
+    return f"{count} {gpu.name + ' ' if gpu else ''}GPU{'s' if count != 1 else ''}"
+
+
+def _either(options: list[int]) -> str:
+    """``1``, ``1 or 2``, ``1, 2 or 4``."""
+    words = [str(o) for o in options]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _models(reader: "_Reader") -> dict[str, tuple[str, ...]]:
@@ -453,12 +562,35 @@ class _Reader:
         self.raw = raw
         self.prefix = prefix
         self.problems: list[Problem] = []
+        self.misspelt: set[str] = set()
+        """Keys absent because they were misspelt: their problems follow from the typo."""
 
     def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.prefix + key, message))
+        if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in self.misspelt):
+            self.problems.append(Problem(self.prefix + key, message))
 
     def problems_for(self, key: str) -> list[Problem]:
         return [p for p in self.problems if p.key.startswith(self.prefix + key)]
+
+    def unknown_keys(
+        self, keys: Iterable[str], known: Sequence[str], what: str, otherwise: str
+    ) -> None:
+        """One problem per unknown key, suggesting the closest known one; a key absent only
+        because it was misspelt gets no problems of its own (no "is required" for it)."""
+        for key in keys:
+            if key in known:
+                continue
+            intended = _closest(key, known)
+            if intended is None:
+                self.problem(key, f"{what}; {otherwise}")
+                continue
+            self.problem(key, f"{what}; did you mean '{intended}'?")
+            if self.raw.get(intended) is None:
+                self.misspelt.add(intended)
+
+    def ok(self, key: str) -> bool:
+        """``key`` is set and has no problem: safe to compare with other values."""
+        return self.raw.get(key) is not None and not self.problems_for(key)
 
     def value(self, key: str, default: Any = ...) -> Any:
         if key in self.raw and self.raw[key] is not None:
@@ -485,6 +617,9 @@ class _Reader:
         value = self._typed(key, default, "an integer", _as_int)
         return 0 if value is None else value
 
+    def optional_integer(self, key: str) -> int | None:
+        return self._typed(key, None, "an integer", _as_int)
+
     def boolean(self, key: str, default: Any = ...) -> bool:
         return bool(self._typed(key, default, "true or false", _as_bool))
 
@@ -500,6 +635,15 @@ class _Reader:
         except ValueError as error:
             self.problem(key, f"'{cidr}' is not a valid IPv4 CIDR ({error})")
             return None
+
+
+def _closest(key: str, known: Sequence[str]) -> str | None:
+    """The known key ``key`` most likely misspells: same namespace, similar name (compared
+    without the shared ``hybrid:`` prefix, which would make every pair look alike)."""
+    namespace, _, name = key.rpartition(":")
+    names = {k.rpartition(":")[2].casefold(): k for k in known if k.rpartition(":")[0] == namespace}
+    close = difflib.get_close_matches(name.casefold(), names, n=1)
+    return names[close[0]] if close else None
 
 
 def _decoded(raw: Any) -> Any:

@@ -44,7 +44,8 @@ class GpuPoolConfig:
     max_size: int
     desired_size: int
     spot: bool
-    gpus_per_node: int = 1
+    gpus_per_node: int
+    """What the machine type carries; on a GCP N1 machine, the GPUs chosen to attach."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The README's configuration reference keeps up with the keys the project accepts."""
 
 from hybrid.config import declared_keys
+from hybrid.config.parse import POOL_FIELDS
 from hybrid.paths import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
@@ -12,6 +13,4 @@ def test_every_config_key_is_documented() -> None:
 
 
 def test_every_gpu_pool_field_is_documented() -> None:
-    fields = ("name", "gpuType", "machineType", "minSize", "maxSize", "desiredSize", "spot",
-              "gpusPerNode")  # fmt: skip
-    assert not [f for f in fields if f"`{f}`" not in README]
+    assert not [f for f in POOL_FIELDS if f"`{f}`" not in README]

@@ -96,12 +96,100 @@ BAD_CONFIGS = {
     "l4-on-an-n1-machine": (
         _dev(privateGpuPools=_pool(machineType="n1-standard-8")),
         "hybrid:privateGpuPools[0].machineType",
-        "'n1-standard-8' cannot attach nvidia-l4 (l4); use g2-*",
+        "'n1-standard-8' is an N1 machine type, which cannot attach l4 GPUs; use one of: "
+        "g2-standard-4, g2-standard-8, g2-standard-12, g2-standard-16, g2-standard-32 "
+        "(1 GPU each); g2-standard-24 (2 GPUs); g2-standard-48 (4 GPUs); g2-standard-96 (8 GPUs)",
     ),
     "t4-on-a-g5-instance": (
         _dev(publicGpuPools=_public_pool(gpuType="t4", machineType="g5.xlarge")),
         "hybrid:publicGpuPools[0].machineType",
-        "'g5.xlarge' does not carry a t4; use g4dn.*",
+        "'g5.xlarge' carries a10g GPUs, not t4; use one of: g4dn.xlarge, g4dn.2xlarge, "
+        "g4dn.4xlarge, g4dn.8xlarge, g4dn.16xlarge (1 GPU each); g4dn.12xlarge (4 GPUs); "
+        "g4dn.metal (8 GPUs)",
+    ),
+    "t4-on-a-g2-machine": (
+        _dev(privateGpuPools=_pool(gpuType="t4")),
+        "hybrid:privateGpuPools[0].machineType",
+        "'g2-standard-8' carries l4 GPUs, not t4; use an N1 machine type "
+        "(n1-highcpu-*, n1-highmem-*, n1-standard-*) with gpusPerNode 1, 2 or 4",
+    ),
+    "instance-size-that-does-not-exist": (
+        _dev(publicGpuPools=_public_pool(gpuType="t4", machineType="g4dn.huge")),
+        "hybrid:publicGpuPools[0].machineType",
+        "'g4dn.huge' is not an EC2 instance type that carries t4 GPUs; use one of: g4dn.xlarge, "
+        "g4dn.2xlarge, g4dn.4xlarge, g4dn.8xlarge, g4dn.16xlarge (1 GPU each); g4dn.12xlarge "
+        "(4 GPUs); g4dn.metal (8 GPUs)",
+    ),
+    "machine-size-that-does-not-exist": (
+        _dev(privateGpuPools=_pool(gpuType="a100-80gb", machineType="a2-ultragpu-16g")),
+        "hybrid:privateGpuPools[0].machineType",
+        "'a2-ultragpu-16g' is not a GCE machine type that carries a100-80gb GPUs; use one of: "
+        "a2-ultragpu-1g (1 GPU); a2-ultragpu-2g (2 GPUs); a2-ultragpu-4g (4 GPUs); "
+        "a2-ultragpu-8g (8 GPUs)",
+    ),
+    "more-gpus-per-node-than-a-g2-machine-carries": (
+        _dev(privateGpuPools=_pool(gpusPerNode=4)),
+        "hybrid:privateGpuPools[0].gpusPerNode",
+        "pool 'gpu': 'g2-standard-8' carries exactly 1 l4 GPU, not 4; remove gpusPerNode, which "
+        "follows from the machine type, or use a machine type that carries 4: g2-standard-48",
+    ),
+    "gpus-per-node-on-eks": (
+        _dev(publicGpuPools=_public_pool(gpusPerNode=4)),
+        "hybrid:publicGpuPools[0].gpusPerNode",
+        "pool 'gpu': 'g6.xlarge' carries exactly 1 l4 GPU, not 4; remove gpusPerNode, which "
+        "follows from the machine type, or use a machine type that carries 4: g6.12xlarge, "
+        "g6.24xlarge",
+    ),
+    "gpus-per-node-no-machine-carries": (
+        _dev(privateGpuPools=_pool(gpusPerNode=3)),
+        "hybrid:privateGpuPools[0].gpusPerNode",
+        "pool 'gpu': 'g2-standard-8' carries exactly 1 l4 GPU, not 3; remove gpusPerNode, which "
+        "follows from the machine type (no GCP machine type carries 3 l4 GPUs)",
+    ),
+    "n1-cannot-attach-that-many": (
+        _dev(privateGpuPools=_pool(gpuType="t4", machineType="n1-standard-8", gpusPerNode=8)),
+        "hybrid:privateGpuPools[0].gpusPerNode",
+        "pool 'gpu': an N1 machine attaches 1, 2 or 4 t4 GPUs, not 8; 'n1-standard-8' takes "
+        "1, 2 or 4",
+    ),
+    "n1-too-large-for-the-default-one-gpu": (
+        _dev(privateGpuPools=_pool(gpuType="t4", machineType="n1-standard-64")),
+        "hybrid:privateGpuPools[0].gpusPerNode",
+        "pool 'gpu': 'n1-standard-64' has 64 vCPUs, and GCP allows at most 48 with 1 t4 GPU "
+        "(the default); set gpusPerNode to 4, or use an N1 machine type with at most 48 vCPUs",
+    ),
+    "n1-too-large-for-two-v100s": (
+        _dev(privateGpuPools=_pool(gpuType="v100", machineType="n1-highmem-32", gpusPerNode=2)),
+        "hybrid:privateGpuPools[0].gpusPerNode",
+        "pool 'gpu': 'n1-highmem-32' has 32 vCPUs, and GCP allows at most 24 with 2 v100 GPUs; "
+        "set gpusPerNode to 4 or 8, or use an N1 machine type with at most 24 vCPUs",
+    ),
+    "negative-min-size": (
+        _dev(publicGpuPools=_public_pool(minSize=-1)),
+        "hybrid:publicGpuPools[0].minSize",
+        "must be 0 or more, got -1",
+    ),
+    "misspelt-pool-field": (
+        _dev(
+            publicGpuPools=[
+                {
+                    "name": "gpu",
+                    "gpuType": "l4",
+                    "machinType": "g6.xlarge",
+                    "minSize": 0,
+                    "maxSize": 2,
+                    "desiredSize": 1,
+                }
+            ]
+        ),
+        "hybrid:publicGpuPools[0].machinType",
+        "unknown field; did you mean 'machineType'?",
+    ),
+    "unknown-pool-field": (
+        _dev(publicGpuPools=_public_pool(colour="green")),
+        "hybrid:publicGpuPools[0].colour",
+        "unknown field; known fields: ['name', 'gpuType', 'machineType', 'minSize', 'maxSize', "
+        "'desiredSize', 'spot', 'gpusPerNode']",
     ),
     "gpu-not-offered-on-gcp": (
         _dev(privateGpuPools=_pool(gpuType="a10g", machineType="g2-standard-8")),
@@ -172,7 +260,23 @@ BAD_CONFIGS = {
     "misspelt-key": (
         _dev(deletionProtecton=True),
         "hybrid:deletionProtecton",
-        None,  # the message lists every known key; checked separately below
+        "unknown key; did you mean 'hybrid:deletionProtection'?",
+    ),
+    "misspelt-required-key": (
+        _dev(publicGpuPols=read_stack_file("dev")["hybrid:publicGpuPools"], publicGpuPools=None),
+        "hybrid:publicGpuPols",
+        "unknown key; did you mean 'hybrid:publicGpuPools'?",  # and no "is required" after it
+    ),
+    "misspelt-key-in-another-case": (
+        _dev(EksAdminPrincipals=["arn:aws:iam::111122223333:role/a"], eksAdminPrincipals=None),
+        "hybrid:EksAdminPrincipals",
+        "unknown key; did you mean 'hybrid:eksAdminPrincipals'?",
+    ),
+    "unknown-key-like-no-other": (
+        _dev(colourScheme="dark"),
+        "hybrid:colourScheme",
+        "unknown key; see Pulumi.yaml, which declares the known keys, or README.md's "
+        "Configuration reference",
     ),
     "addon-switch-not-a-boolean": (
         _dev(installClusterAutoscaler="maybe"),
@@ -203,12 +307,7 @@ def test_a_bad_config_names_the_key_and_the_fix(case: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_stack_config("dev", raw)
     problems = [(p.key, p.message) for p in caught.value.problems]
-    assert [k for k, _ in problems] == [key], problems
-    if message is not None:
-        assert problems[0][1] == message
-    else:
-        assert problems[0][1].startswith("unknown key; known hybrid keys: [")
-        assert "'hybrid:deletionProtection'" in problems[0][1]
+    assert problems == [(key, message)]
     assert "Pulumi.dev.yaml" in str(caught.value)
 
 
@@ -237,6 +336,63 @@ def test_every_problem_is_reported_at_once() -> None:
     keys = sorted(p.key for p in caught.value.problems)
     assert keys == ["hybrid:adminCidrs", "hybrid:gcpAsn", "hybrid:gkeControlPlaneCidr"]
     assert str(caught.value).startswith("Stack 'dev' has 3 configuration problem(s)")
+
+
+def test_every_problem_in_a_pool_is_reported_at_once() -> None:
+    many_mistakes = {
+        "nmae": "gpu", "gpuType": "rtx4090", "machineType": "g6.huge", "minSize": -1,
+        "maxSize": "two", "desiredSize": 1, "spot": "maybe", "gpusPerNode": 0,
+    }  # fmt: skip
+    second = _public_pool(name="l4", machineType="g6.xlarge", desiredSize=3)[0]
+    again = _public_pool(name="l4", gpusPerNode=2)[0]
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config("dev", _dev(publicGpuPools=[many_mistakes, second, again]))
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("hybrid:publicGpuPools[0].nmae", "unknown field; did you mean 'name'?"),
+        (
+            "hybrid:publicGpuPools[0].gpuType",
+            "unknown GPU type 'rtx4090'; known: ['a100-40gb', 'a100-80gb', 'a10g', 'h100-80gb', "
+            "'l4', 'l40s', 't4', 'v100']",
+        ),
+        ("hybrid:publicGpuPools[0].gpusPerNode", "must be 1 or more, got 0"),
+        ("hybrid:publicGpuPools[0].maxSize", "must be an integer, got 'two'"),
+        ("hybrid:publicGpuPools[0].minSize", "must be 0 or more, got -1"),
+        ("hybrid:publicGpuPools[0].spot", "must be true or false, got 'maybe'"),
+        (
+            "hybrid:publicGpuPools[1].desiredSize",
+            "desiredSize 3 is outside minSize..maxSize (0..2)",
+        ),
+        ("hybrid:publicGpuPools[2].name", "pool name 'l4' is used twice"),
+        (
+            "hybrid:publicGpuPools[2].gpusPerNode",
+            "pool 'l4': 'g6.xlarge' carries exactly 1 l4 GPU, not 2; remove gpusPerNode, which "
+            "follows from the machine type (no AWS machine type carries 2 l4 GPUs)",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("site", "pool", "gpus_per_node"),
+    [
+        ("public", {"machineType": "g6.12xlarge"}, 4),
+        ("public", {"gpuType": "t4", "machineType": "g4dn.metal"}, 8),
+        ("public", {"gpuType": "h100-80gb", "machineType": "p5.4xlarge"}, 1),
+        ("private", {"machineType": "g2-standard-48"}, 4),
+        ("private", {"machineType": "g2-standard-48", "gpusPerNode": 4}, 4),
+        ("private", {"gpuType": "a100-40gb", "machineType": "a2-megagpu-16g"}, 16),
+        ("private", {"gpuType": "t4", "machineType": "n1-standard-8"}, 1),
+        ("private", {"gpuType": "t4", "machineType": "n1-standard-8", "gpusPerNode": 2}, 2),
+        ("private", {"gpuType": "v100", "machineType": "n1-highmem-96", "gpusPerNode": 8}, 8),
+    ],
+)
+def test_the_machine_type_decides_the_gpus_per_node(
+    site: str, pool: dict[str, Any], gpus_per_node: int
+) -> None:
+    """Fixed-count machines carry what they carry; N1 machines attach what gpusPerNode asks."""
+    pools = _public_pool(**pool) if site == "public" else _pool(**pool)
+    config = parse_stack_config("dev", _dev(**{f"{site}GpuPools": pools}))
+    [parsed] = config.public.gpu_pools if site == "public" else config.private.gpu_pools
+    assert parsed.gpus_per_node == gpus_per_node
 
 
 def test_opting_in_to_a_public_control_plane_is_accepted() -> None:

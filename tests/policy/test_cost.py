@@ -51,6 +51,41 @@ def test_estimate_prices_each_gpu_pool() -> None:
     assert cost.max_monthly == pytest.approx(12 * l4_spot + 8 * a100)
 
 
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
+# GCE attaches an accelerator-optimized machine's own GPUs, whatever count the pool asks for.
+GKE_G2_48 = {
+    **GKE_A100,
+    "nodeConfig": {
+        "machineType": "g2-standard-48",
+        "guestAccelerators": [{"type": "nvidia-l4", "count": 1}],
+    },
+}
+GKE_N1_T4 = {
+    **GKE_A100,
+    "nodeConfig": {
+        "machineType": "n1-standard-16",
+        "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 2}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("type_", "props", "gpu", "gpus_per_node"),
+    [
+        (EKS_NODE_GROUP, {**EKS_L4, "instanceTypes": ["g4dn.metal"]}, "t4", 8),
+        (EKS_NODE_GROUP, {**EKS_L4, "instanceTypes": ["p5.4xlarge"]}, "h100-80gb", 1),
+        (GKE_NODE_POOL, GKE_G2_48, "l4", 4),
+        (GKE_NODE_POOL, GKE_N1_T4, "t4", 2),
+    ],
+)
+def test_estimate_bills_the_gpus_a_machine_really_carries(
+    type_: str, props: dict[str, object], gpu: str, gpus_per_node: int
+) -> None:
+    [pool] = estimate(stack_view([resource(type_, "pool", props)]).values()).pools
+    assert (pool.gpu, pool.gpus_per_node) == (gpu, gpus_per_node)
+
+
 def test_within_budget_passes() -> None:
     assert violations(GPU_COST_BUDGET, *pools(), config={"monthlyBudgetUsd": 100_000}) == []
 
