@@ -225,7 +225,7 @@ class Router:
         policy = self.policy
         deadline = time.monotonic() + policy.deadline
         causes: dict[str, str] = {}
-        refused: Counter[str] = Counter()  # site -> connections refused in a row, this call
+        refused: Counter[str] = Counter()  # site -> connections it refused during this call
         pause = policy.backoff
         while True:
             for endpoint in self._ordered(decision.sites):
@@ -248,7 +248,8 @@ class Router:
                             f"{endpoint.site} refused the request to '{model}': {_message(error)}"
                         ) from error
                     causes[endpoint.site] = _message(error)
-                    refused[endpoint.site] = refused[endpoint.site] + 1 if _refused(error) else 0
+                    if _refused(error):
+                        refused[endpoint.site] += 1
                     with self._lock:
                         self._down_until[endpoint.site] = time.monotonic() + policy.cooldown
                     continue

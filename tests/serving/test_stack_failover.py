@@ -20,6 +20,7 @@ from serving.clients import EmbeddingClient, RankerClient
 from serving.endpoints import PROJECT_ROOT
 from serving.errors import SiteUnavailableError
 from serving.inprocess import InProcessEmbedder
+from serving.local import processes
 from serving.local.state import LocalState
 from serving.routing import RetryPolicy, Router
 
@@ -85,6 +86,9 @@ def test_private_only_requests_fail_closed_while_private_is_down(
 ) -> None:
     public_before = requests_seen(local_stack, "public")
     kill_site(local_stack, "private")
+    port = int(local_stack.sites["private"].endpoint.grpc.rsplit(":", 1)[1])
+    # A killed server still accepts connections while the kernel tears it down.
+    processes.wait_until(lambda: not processes.port_open(port), [], "private to close", 30)
     policy = RetryPolicy(deadline=3.0, attempt_timeout=1.0)
     router = Router.from_state(state_dir / "state.json", policy=policy, prefer=["public"])
     try:
@@ -94,7 +98,7 @@ def test_private_only_requests_fail_closed_while_private_is_down(
         assert raised.value.sites == ("private",)
         assert "placed only there; never sent elsewhere" in str(raised.value)
         assert router.attempts[("private", "ctr_ranker")] == policy.refused_attempts, (
-            "the refused connection was retried a few times, then given up"
+            f"the refused connection was retried a few times, then given up: {raised.value}"
         )
         assert router.attempts[("public", "ctr_ranker")] == 0
         embedding = EmbeddingClient(router).embed(["public still serves shared models"])
