@@ -66,8 +66,9 @@ def up(
     """Start both sites serving `manifests[site]` (files under `source`), or heal what runs.
 
     A second call finds the recorded processes alive and starts nothing; a Triton that
-    died is restarted on its recorded ports and prefix; anything else stale is stopped and
-    started afresh. On failure, everything this call started is stopped again.
+    died is restarted on its recorded ports and prefix, once what it left behind is removed
+    (`serving.local.triton.reclaim`); anything else stale is stopped and started afresh.
+    On failure, everything this call started is stopped again.
     `settings` gives each VPN site its own IKE settings (tests make them disagree).
     `cores`: `shared` (every site on every core) or `dedicated` (`serving.local.cores`).
     """
