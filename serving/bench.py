@@ -189,8 +189,10 @@ def start_server(folder: Path) -> tuple[processes.Process, str]:
         http_port=None,
         tls=None,
         env={},
+        scratch=_scratch(folder),
     )
     backends = triton.prepare_backends(folder / "backends")
+    triton.reclaim(launch.scratch)
     process = processes.start(
         "triton-bench",
         triton.command(launch, backends),
@@ -199,10 +201,19 @@ def start_server(folder: Path) -> tuple[processes.Process, str]:
     )
     address = f"127.0.0.1:{grpc_port}"
     client = grpcclient.InferenceServerClient(address)
-    processes.wait_until(
-        lambda: bool(client.is_model_ready(MODEL)), [process], "Triton (bench)", 240.0
-    )
+    try:
+        processes.wait_until(
+            lambda: bool(client.is_model_ready(MODEL)), [process], "Triton (bench)", 240.0
+        )
+    except BaseException:
+        triton.stop(process, launch.scratch)
+        raise
     return process, address
+
+
+def _scratch(folder: Path) -> Path:
+    """The scratch folder of the server `start_server` runs in `folder`."""
+    return folder / "scratch"
 
 
 def reload(address: str, model: str, change: Callable[[dict[str, Any]], None]) -> None:
@@ -247,12 +258,13 @@ def benchmark(
     }
     for embedder in embedders.values():
         embedder.embed(texts[:64])  # warm up onnxruntime's allocations
+    folders = {batching: out / f"batching-{batching}" for batching in ("on", "off")}
     servers: dict[str, tuple[processes.Process, str]] = {}
     samples: dict[tuple[str, int], list[tuple[int, float, list[float]]]] = {}
     try:
         with console.status("starting two Tritons (dynamic batching on / off)"):
-            for batching in ("on", "off"):
-                servers[batching] = start_server(out / f"batching-{batching}")
+            for batching, folder in folders.items():
+                servers[batching] = start_server(folder)
             disable_batching(servers["off"][1])
             if length_buckets:
                 for _, address in servers.values():
@@ -277,8 +289,8 @@ def benchmark(
                     with console.status(f"round {round_}/{rounds}: {mode}, {clients} clients"):
                         samples.setdefault((mode, clients), []).append(run(mode, clients))
     finally:
-        for process, _ in servers.values():
-            processes.stop(process)
+        for batching, (process, _) in servers.items():
+            triton.stop(process, _scratch(folders[batching]))
     return [measurement(mode, clients, runs) for (mode, clients), runs in samples.items()]
 
 

@@ -1,4 +1,4 @@
-"""Detached child processes that outlive `up`: start, identify, wait for, stop.
+"""Detached child processes that outlive `up`: start, identify, find, wait for, stop.
 
 A process is recorded as (pid, start time): a pid alone may be reused by an unrelated
 process after a reboot or a crash, and `down` must never signal a stranger.
@@ -72,6 +72,43 @@ def stop(process: Process, timeout: float = 10.0) -> None:
         if not _group_alive(process.pid):
             break
     _reap(process.pid)
+
+
+def find(matches: Callable[[list[str]], bool], name: str) -> list[Process]:
+    """Live processes whose command line (argv) `matches`, each with its identity.
+
+    Callers match on something of their own that the command line carries (a recorded,
+    unique argument), never on a program's name alone.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            continue
+        started = _start_time(int(entry.name))
+        if argv and started is not None and matches([a.decode(errors="replace") for a in argv]):
+            found.append(Process(name, int(entry.name), started, log=""))
+    return found
+
+
+def terminate(found: Sequence[Process], grace: float = 1.0) -> None:
+    """SIGTERM each process, SIGKILL whatever still runs `grace` seconds later (Triton's
+    python-backend stubs ignore SIGTERM: they expect their server to stop them)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for process in found:
+            if process.alive():
+                with suppress(ProcessLookupError):
+                    os.kill(process.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(p.alive() for p in found):
+            for process in found:
+                _reap(process.pid)
+            time.sleep(0.05)
+        if not any(p.alive() for p in found):
+            return
 
 
 def wait_until(

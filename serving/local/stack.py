@@ -66,8 +66,9 @@ def up(
     """Start both sites serving `manifests[site]` (files under `source`), or heal what runs.
 
     A second call finds the recorded processes alive and starts nothing; a Triton that
-    died is restarted on its recorded ports and prefix; anything else stale is stopped and
-    started afresh. On failure, everything this call started is stopped again.
+    died is restarted on its recorded ports and prefix, once what it left behind is removed
+    (`serving.local.triton.reclaim`); anything else stale is stopped and started afresh.
+    On failure, everything this call started is stopped again.
     `settings` gives each VPN site its own IKE settings (tests make them disagree).
     `cores`: `shared` (every site on every core) or `dedicated` (`serving.local.cores`).
     """
@@ -129,6 +130,7 @@ def _stop_all(state: LocalState, folder: Path, console: Console) -> list[str]:
     running = [name for name, process in state.processes.items() if process.alive()]
     for name in sorted(state.processes, key=lambda n: n in EMULATORS or n in vpn.PROCESSES):
         processes.stop(state.processes[name])
+    _reclaim(state, folder)
     if state.vpn_slot is not None:
         _remove_network(VpnPlan(state.vpn_slot), folder, console)
     remove_state(folder)
@@ -298,6 +300,7 @@ def _start(
     except BaseException:
         for process in reversed(list(state.processes.values())):
             processes.stop(process)
+        _reclaim(state, folder)
         if state.vpn_slot is not None:
             _remove_network(VpnPlan(state.vpn_slot), folder, console)
         remove_state(folder)
@@ -338,6 +341,9 @@ def _start_tritons(
     started = []
     for site in sites:
         launch = _launch(site, state, folder)
+        if (previous := state.processes.get(triton_name(site))) is not None:
+            processes.stop(previous)  # it died: this reaps it when it was our child
+        triton.reclaim(launch.scratch)  # whatever a killed predecessor left behind
         log = folder / "logs" / f"{triton_name(site)}.log"
         command = triton.command(launch, backends)
         if state.vpn_slot is not None:
@@ -360,6 +366,18 @@ def _start_tritons(
             if "public" in sites and (refused := _refused(state, moto_log, since)):
                 raise LocalStackError(f"{refused}\n{error}") from None
             raise
+
+
+def scratch(folder: Path, site: str) -> Path:
+    """The scratch folder of a site's Triton (`serving.local.triton`): found again from the
+    state folder alone, so `up` and `down` clean up after a Triton that was killed."""
+    return folder / "triton" / site
+
+
+def _reclaim(state: LocalState, folder: Path) -> None:
+    """What the stopped Tritons left behind (stubs, shm regions, model copies)."""
+    for site in state.sites:
+        triton.reclaim(scratch(folder, site))
 
 
 def _refused(state: LocalState, moto_log: Path, since: int) -> str | None:
@@ -399,6 +417,7 @@ def _launch(site: str, state: LocalState, folder: Path) -> triton.TritonLaunch:
         http_port=int(http.rsplit(":", 1)[1]) if http else None,
         tls=tls,
         env=env,
+        scratch=scratch(folder, site),
         address=_address(state, site),
     )
 

@@ -3,8 +3,15 @@
 The wheel keeps its backend stubs per Python version apart from the backend; Triton needs
 the stub of the running interpreter next to the backend library, so each stack prepares
 its own backend folder.
+
+A Triton killed outright (SIGKILL: the OOM killer, a crash) leaves behind what it would
+have removed on a clean stop: its python-backend stub processes (which ignore SIGTERM),
+their /dev/shm regions, and its local copy of a remote repository. So every server gets a
+scratch folder of its own: its copies and temporary files go there, and its shm regions
+are named after it (`shm_prefix`); `reclaim` removes all three knowing only that folder.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -18,11 +25,15 @@ import pytriton
 
 from serving.endpoints import TlsFiles
 from serving.errors import LocalStackError
+from serving.local import processes
 
 DIST = Path(pytriton.__file__).resolve().parent / "tritonserver"
 BINARY = DIST / "bin" / "tritonserver"
 LIBS = DIST.parent.parent / "nvidia_pytriton.libs"
 STUB = "triton_python_backend_stub"
+SHM = Path("/dev/shm")
+MOUNT_VARIABLES = ("TRITON_AWS_MOUNT_DIRECTORY", "TRITON_GCS_MOUNT_DIRECTORY", "TMPDIR")
+"""Where Triton copies an s3:// or gs:// repository (default /tmp), and temporary files."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class TritonLaunch:
     """Server cert, key and the CA that client certs must chain to (mutual TLS)."""
     env: Mapping[str, str]
     """What the repository's storage needs (emulator endpoint, credentials)."""
+    scratch: Path
+    """This server's own folder (module docstring): one server at a time uses it."""
     address: str = "127.0.0.1"
     """The one address every endpoint listens on (the site's inner address in VPN mode)."""
 
@@ -86,6 +99,7 @@ def command(launch: TritonLaunch, backends: Path) -> list[str]:
         f"--metrics-port={launch.metrics_port}",
         "--allow-gpu-metrics=false",
         "--log-format=ISO8601",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix(launch.scratch)}",
     ]
     if launch.http_port is None:
         args.append("--allow-http=false")
@@ -103,12 +117,46 @@ def command(launch: TritonLaunch, backends: Path) -> list[str]:
 
 def environment(launch: TritonLaunch) -> dict[str, str]:
     """The server's environment: its libraries, and this venv for the python backend."""
-    env = {**os.environ, **launch.env}
+    env = {**os.environ, **launch.env, **dict.fromkeys(MOUNT_VARIABLES, str(launch.scratch))}
     env["LD_LIBRARY_PATH"] = _library_path(env.get("LD_LIBRARY_PATH"))
     # The backend stub embeds the interpreter that `python3` on PATH names, so models
     # import torch, onnxruntime and tokenizers from this very venv.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def shm_prefix(scratch: Path) -> str:
+    """The start of the names of the shm regions of the server using `scratch`: unique to
+    the folder, so it names that server's regions and stubs and no one else's."""
+    digest = hashlib.sha256(str(scratch.resolve()).encode()).hexdigest()[:16]
+    return f"hybrid-triton-{digest}-"
+
+
+def reclaim(scratch: Path, grace: float = 1.0) -> None:
+    """Remove what a stopped (or killed) server that used `scratch` left behind: its stub
+    processes (SIGKILL after `grace` seconds), its shm regions and its model copies. The
+    folder is left empty, ready for the next server. Call it only once that server is gone.
+    """
+    prefix = shm_prefix(scratch)
+    stubs = processes.find(lambda argv: is_stub(argv, prefix), STUB)
+    processes.terminate(stubs, grace)
+    for name in os.listdir(SHM):
+        if name.startswith(prefix):
+            (SHM / name).unlink(missing_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+
+
+def stop(process: processes.Process, scratch: Path) -> None:
+    """Stop a server and remove whatever it leaves behind."""
+    processes.stop(process)
+    reclaim(scratch)
+
+
+def is_stub(argv: list[str], prefix: str) -> bool:
+    """Whether a command line is a python-backend stub whose shm region (its second argument)
+    `prefix` names."""
+    return len(argv) > 2 and Path(argv[0]).name == STUB and argv[2].startswith(prefix)
 
 
 def _library_path(existing: str | None) -> str:

@@ -227,8 +227,10 @@ def test_a_real_triton_serves_the_cloud_tokenizer_from_its_vendor_folder(repos, 
         http_port=None,
         tls=None,
         env={},
+        scratch=tmp_path / "scratch",
     )
     backends = triton.prepare_backends(tmp_path / "backends")
+    triton.reclaim(launch.scratch)
     server = processes.start(
         "triton", triton.command(launch, backends), tmp_path / "triton.log",
         triton.environment(launch),
@@ -243,7 +245,7 @@ def test_a_real_triton_serves_the_cloud_tokenizer_from_its_vendor_folder(repos, 
         ids = client.infer("tokenizer", [text]).as_numpy("input_ids")
         mapped = _loaded_tokenizers_library(server.pid)
     finally:
-        processes.stop(server)
+        triton.stop(server, launch.scratch)
     expected, _ = tokenize(load_tokenizer(), ["wireless noise cancelling headphones"])
     assert ids[0, : expected.shape[1]].tolist() == expected[0].tolist()
     assert mapped == [str(repository / VENDORED / PACKAGE / "tokenizers.abi3.so")]

@@ -1,6 +1,9 @@
 """Placement-aware routing against scripted sites: no server needed, every path exercised."""
 
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,11 +19,16 @@ from tests.serving.test_signals import triton_text
 
 EMBEDDING_STEPS = ("tokenizer", "minilm_encoder", "text_embedding")
 FAST = RetryPolicy(deadline=0.5, attempt_timeout=0.2, backoff=0.01, max_backoff=0.05)
+REFUSED_BOUND = 5.0
+"""Seconds a call may take when every site refuses connections, against a 30 s deadline:
+three attempts with the default backoff take about 0.3 s on an idle machine; the rest is
+slack for a starved one (at load 8 on two cores, one refused HTTP attempt took 0.7 s)."""
 SLO = {"text_embedding": 200}
 
 
 class FakeSite:
-    """A Triton site whose behaviour the test scripts: 'ok', 'down' or 'refuse'."""
+    """A Triton site whose behaviour the test scripts: 'ok', 'down' (refuses connections),
+    'slow' (never answers in time) or 'refuse' (refuses the request itself)."""
 
     def __init__(self, site: str) -> None:
         self.site = site
@@ -30,7 +38,15 @@ class FakeSite:
     def infer(self, model, inputs, outputs=None, client_timeout=None):
         assert client_timeout is not None and client_timeout <= FAST.attempt_timeout
         if self.mode == "down":
-            raise InferenceServerException("connection refused", status="StatusCode.UNAVAILABLE")
+            raise InferenceServerException(
+                "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
+                "Failed to connect to remote host: Connection refused",
+                status="StatusCode.UNAVAILABLE",
+            )
+        if self.mode == "slow":
+            raise InferenceServerException(
+                "Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED"
+            )
         if self.mode == "refuse":
             raise InferenceServerException(
                 "unexpected datatype", status="StatusCode.INVALID_ARGUMENT"
@@ -77,12 +93,12 @@ def sites(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, FakeSite]]:
     yield fakes
 
 
-def router(**options: object) -> Router:
+def router(policy: RetryPolicy = FAST, **options: object) -> Router:
     endpoints = [
         Endpoint("public", "127.0.0.1:1", "127.0.0.1:2", None, EMBEDDING_STEPS),
         Endpoint("private", "127.0.0.1:3", None, None, (*EMBEDDING_STEPS, "ctr_ranker")),
     ]
-    return Router(endpoints, policy=FAST, **options)  # type: ignore[arg-type]
+    return Router(endpoints, policy=policy, **options)  # type: ignore[arg-type]
 
 
 def test_embeddings_are_batched_within_max_batch_size(sites: dict[str, FakeSite]) -> None:
@@ -123,15 +139,30 @@ def test_a_private_only_model_never_reaches_public(sites: dict[str, FakeSite]) -
     assert not sites["public"].calls
 
 
-def test_both_sites_down_ends_at_the_deadline(sites: dict[str, FakeSite]) -> None:
-    sites["public"].mode = sites["private"].mode = "down"
-    client = EmbeddingClient(router(), batch_size=1)
+def test_both_sites_slow_ends_at_the_deadline(sites: dict[str, FakeSite]) -> None:
+    sites["public"].mode = sites["private"].mode = "slow"
+    client = router()
+    started = time.monotonic()
     with pytest.raises(SiteUnavailableError) as raised:
-        client.router.infer(
-            "text_embedding", {"TEXT": np.array([[b"x"]], dtype=np.object_)}, ["EMBEDDING"]
-        )
+        embed(client)
+    assert time.monotonic() - started >= FAST.deadline, "a slow site is waited for"
     assert set(raised.value.causes) == {"public", "private"}
-    assert client.router.attempts[("public", "text_embedding")] >= 2, "retried with backoff"
+    assert client.attempts[("public", "text_embedding")] >= 2, "retried with backoff"
+
+
+def test_both_sites_refusing_fail_without_waiting_for_the_deadline(
+    sites: dict[str, FakeSite],
+) -> None:
+    sites["public"].mode = sites["private"].mode = "down"
+    client = router(policy=replace(FAST, deadline=30.0))
+    started = time.monotonic()
+    with pytest.raises(SiteUnavailableError) as raised:
+        embed(client)
+    assert time.monotonic() - started < REFUSED_BOUND
+    assert set(raised.value.causes) == {"public", "private"}
+    assert "Connection refused" in raised.value.causes["private"]
+    for site in ("public", "private"):
+        assert client.attempts[(site, "text_embedding")] == FAST.refused_attempts
 
 
 def test_a_refused_request_is_not_retried(sites: dict[str, FakeSite]) -> None:
@@ -165,6 +196,39 @@ def test_http_is_refused_for_a_grpc_only_site() -> None:
     endpoint = Endpoint("private", "127.0.0.1:3", None, None, ("ctr_ranker",))
     with pytest.raises(ServingError, match="serves gRPC only"):
         endpoint.http_client()
+
+
+def refusing_port() -> int:
+    """A port nothing listens on: bound, then closed again."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_refused_connection_to_the_only_site_fails_closed_fast(protocol: str) -> None:
+    """The private site down (nothing listening): `rank` fails closed well before the
+    default 30 s deadline, with the usual message, and never tries public."""
+    address = f"127.0.0.1:{refusing_port()}"
+    http = address if protocol == "http" else None
+    endpoints = [
+        Endpoint("public", f"127.0.0.1:{refusing_port()}", None, None, EMBEDDING_STEPS),
+        Endpoint("private", address, http, None, ("ctr_ranker",)),
+    ]
+    client = Router(endpoints, protocol=protocol, prefer=["public"])
+    assert client.policy.deadline == 30.0
+    ranker = RankerClient(client)
+    started = time.monotonic()
+    try:
+        with pytest.raises(SiteUnavailableError) as raised:
+            ranker.rank(7, [1, 2], np.zeros((2, 8), np.float32))
+    finally:
+        client.close()
+    assert time.monotonic() - started < REFUSED_BOUND
+    assert "placed only there; never sent elsewhere" in str(raised.value)
+    assert "connection refused" in raised.value.causes["private"].lower()
+    assert client.attempts[("private", "ctr_ranker")] == client.policy.refused_attempts
+    assert client.attempts[("public", "ctr_ranker")] == 0
 
 
 def busy_private(queue_ms: int) -> TritonMetrics:
