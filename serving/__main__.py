@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hybrid.cli import ArgumentParser, error_json, positive
+from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
 from hybrid.sites import SITES
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.stats:
                 _stats(router, args.format)
     except (ServingError, ConfigError) as error:
-        code = error.exit_code if isinstance(error, ServingError) else TargetError.exit_code
+        code = error.exit_code if isinstance(error, ServingError) else ExitCode.USAGE
         if args.format == "json":
             print(error_json(str(error), code))
         Console(stderr=True).print("[red]error:[/red]", Text(str(error)))
