@@ -6,7 +6,6 @@ the wall time (median and best) and the resource counts by type. The first, unti
 absorbs the one-off cost of importing the cloud SDKs.
 """
 
-import argparse
 import json
 import statistics
 import sys
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from hybrid.cli import ArgumentParser, ExitCode, at_least_one, error_json
 from hybrid.config import ConfigError
 from infra.offline import StackEvaluation, evaluate_stack
 
@@ -89,28 +89,30 @@ def as_json(timings: list[StackTiming]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m infra.bench",
         description="Time the mocked evaluation of each stack and count what it creates.",
     )
     parser.add_argument("stacks", nargs="*", default=["dev", "staging", "prod"])
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per stack (default 3)")
+    parser.add_argument(
+        "--repeat", type=at_least_one, default=3, help="timed runs per stack (default 3)"
+    )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     console = Console(stderr=True)
     try:
         with console.status("evaluating stacks under mocks..."):
             timings = measure(args.stacks, args.repeat)
     except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
-        return 2
+        if args.format == "json":
+            print(error_json(str(error), ExitCode.USAGE))
+        console.print(str(error), style="red", markup=False, highlight=False)
+        return ExitCode.USAGE
     if args.format == "json":
         print(as_json(timings))
     else:
         render(timings, Console())
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
 from hybrid.manifest import ManifestError
-from hybrid.paths import MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
+from hybrid.paths import LOCAL, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
 from hybrid.sites import SITES
 from hybrid.triton import NAMESPACE, PLAN_BUILDER
 from modelkit.cache import Report
@@ -34,12 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (ModelkitError, ManifestError, ConfigError) as error:
+        code = error.exit_code if isinstance(error, ModelkitError) else ExitCode.USAGE
+        if getattr(args, "format", None) == "json":
+            print(error_json(str(error), code))
         console.print(f"[bold red]error:[/] {error}", highlight=False)
-        return 2
+        return code
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m modelkit",
         description="Build the Triton model repositories (text_embedding, ctr_ranker).",
     )
@@ -71,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         help="benchmark the encoder on CPU: ONNX Runtime vs TorchScript vs eager torch",
         description="Items/s and p50 latency per format at batch 1/8/32 x sequence 16/128.",
     )
-    bench.add_argument("--seconds", type=float, default=1.0, help="time budget per cell")
+    bench.add_argument("--seconds", type=positive, default=1.0, help="time budget per cell")
     bench.add_argument("--plot", default="build/bench/encoder-formats.png", help="PNG chart path")
     bench.set_defaults(run=_bench)
 
@@ -175,7 +179,13 @@ def _build(args: argparse.Namespace) -> int:
         }
         print(json.dumps(body, indent=2))
         return 0
-    table = Table(title=f"Triton repositories for stack '{result.stack}'")
+    table = Table(
+        title=f"Triton repositories for stack '{result.stack}'",
+        caption=f"{LOCAL}: each local site serves its own models of it, under their own hash "
+        "(the prefix in `make status-local`)"
+        if any(t.target == LOCAL for t in result.targets)
+        else None,
+    )
     for column in ("target", "models", "files", "MiB", "content hash", "status"):
         table.add_column(column)
     for t in result.targets:

@@ -1,8 +1,12 @@
 """One error hierarchy for the model build; the CLI turns it into a message and an exit code."""
 
+from hybrid.cli import ExitCode
+
 
 class ModelkitError(Exception):
     """Something the user can fix; the message says what and how."""
+
+    exit_code = ExitCode.USAGE
 
 
 class SourceError(ModelkitError):
@@ -20,6 +24,8 @@ class PlacementError(ModelkitError):
 
 class BuildError(ModelkitError):
     """An export or training step produced something unusable (e.g. AUC below target)."""
+
+    exit_code = ExitCode.FAILED
 
 
 class FetchError(ModelkitError):

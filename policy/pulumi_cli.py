@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hybrid.config import PulumiFileError, read_pulumi_file
 
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 """``tokens.ValidateProjectName``: letters, digits, ``_``, ``.`` and ``-``."""
@@ -71,16 +71,21 @@ def stack_problems(
 
 def project_files_problems(root: Path) -> list[str]:
     """Every problem the CLI would report for ``root``'s project file and stack files."""
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    try:
+        project = read_pulumi_file(root / "Pulumi.yaml")
+    except PulumiFileError as error:
+        return [str(error)]
     problems = [f"Pulumi.yaml: {p}" for p in project_problems(project)]
     if problems:
         return problems  # the CLI stops at the project file
     for path in sorted(root.glob("Pulumi.*.yaml")):
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        problems += [
-            f"{path.name}: {p}"
-            for p in stack_problems(stack, project, yaml.safe_load(path.read_text()))
-        ]
+        try:
+            stack_file = read_pulumi_file(path)
+        except PulumiFileError as error:
+            problems.append(str(error))
+            continue
+        problems += [f"{path.name}: {p}" for p in stack_problems(stack, project, stack_file)]
     return problems
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 
+from hybrid.cli import ExitCode
 from hybrid.config import ConfigError
 from hybrid.paths import PROJECT_ROOT
 from infra.offline import StackEvaluation, evaluate_stack
@@ -53,8 +54,8 @@ class Review:
         return [v for v in self.violations if not v.mandatory]
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FAILED if self.mandatory else ExitCode.OK
 
 
 def review_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Review:
@@ -108,7 +109,8 @@ def _evaluate(stack: str, overrides: Mapping[str, Any] | None, preview: bool) ->
 # --- rendering ------------------------------------------------------------------------
 
 
-def to_markdown(review: Review) -> str:
+def to_markdown(review: Review, detail: bool = False) -> str:
+    """The review as Markdown; ``detail`` adds the count of every resource type."""
     status = (
         f"❌ {len(review.mandatory)} mandatory violation(s)" if review.mandatory else "✅ passed"
     )
@@ -134,6 +136,9 @@ def to_markdown(review: Review) -> str:
     else:
         lines.append(f"None: all {len(POLICIES)} policies pass.")
     lines += ["", "#### Estimated monthly GPU cost", "", *_cost_table(review.cost), ""]
+    if not detail:
+        lines.append(f"Resources by provider: {_by_provider(review.resource_counts)}.")
+        return "\n".join(lines) + "\n"
     lines += [
         f"<details><summary>Resources by type ({total})</summary>",
         "",
@@ -144,6 +149,18 @@ def to_markdown(review: Review) -> str:
         "</details>",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _by_provider(counts: Mapping[str, int]) -> str:
+    """``aws 120 · gcp 60 · …`` over type tokens ``<package>:<module>:<Type>``, most first;
+    ``hybrid`` counts the stack's own components."""
+    totals: dict[str, int] = {}
+    for type_, count in counts.items():
+        package = type_.split(":", 1)[0]
+        totals[package] = totals.get(package, 0) + count
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    types = f"{len(counts)} types; `--detail` lists them"
+    return " · ".join(f"{package} {count}" for package, count in ranked) + f" ({types})"
 
 
 def _cost_table(cost: CostEstimate) -> list[str]:

@@ -1,4 +1,8 @@
-"""`python -m serving embed|rank`: a thin CLI over EmbeddingClient and RankerClient."""
+"""`python -m serving embed|rank`: a thin CLI over EmbeddingClient and RankerClient.
+
+Exit codes are hybrid.cli's (docs/cli.md): 2 for a usage mistake, 3 when no site the
+model is placed on answered.
+"""
 
 import argparse
 import json
@@ -8,10 +12,14 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
+from hybrid.config import ConfigError
+from hybrid.sites import SITES
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import DEFAULT_STATE, PROTOCOLS, endpoints_from_state, explicit_endpoint
-from serving.errors import ServingError
+from serving.errors import ServingError, TargetError
 from serving.policies import POLICIES, policy_named
 from serving.routing import RetryPolicy, Router
 
@@ -19,7 +27,7 @@ console = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m serving",
         description="Query the Triton sites: embeddings and click ranking, routed by placement "
         "(a private-only model never goes to the public site).",
@@ -61,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             router.close()
             if args.stats:
                 _stats(router, args.format)
-    except ServingError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        return error.exit_code
+    except (ServingError, ConfigError) as error:
+        code = error.exit_code if isinstance(error, ServingError) else ExitCode.USAGE
+        if args.format == "json":
+            print(error_json(str(error), code))
+        Console(stderr=True).print("[red]error:[/red]", Text(str(error)))
+        return code
     return 0
 
 
@@ -72,15 +83,24 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "connection", "default: every site recorded by `make up-local` in .local/state.json"
     )
     group.add_argument("--state", type=Path, default=DEFAULT_STATE, help="state.json to read")
-    group.add_argument("--site", action="append", help="use only this site (repeatable)")
-    group.add_argument("--prefer", action="append", default=[], help="try this site first")
+    group.add_argument(
+        "--site", action="append", choices=SITES, help="use only this site (repeatable)"
+    )
+    group.add_argument(
+        "--prefer", action="append", choices=SITES, default=[], help="try this site first"
+    )
     group.add_argument("--grpc", metavar="HOST:PORT", help="an explicit endpoint instead")
     group.add_argument("--http", metavar="HOST:PORT", help="its HTTP endpoint, if any")
     group.add_argument("--ca", help="CA that signed the server's certificate (mutual TLS)")
     group.add_argument("--cert", help="client certificate (mutual TLS)")
     group.add_argument("--key", help="client private key (mutual TLS)")
     group.add_argument("--protocol", choices=PROTOCOLS, default="grpc")
-    group.add_argument("--deadline", type=float, default=30.0, help="seconds, retries included")
+    group.add_argument(
+        "--deadline",
+        type=positive,
+        default=30.0,
+        help="seconds, retries included; more than 0 (default: %(default).0f)",
+    )
     group.add_argument(
         "--routing",
         choices=POLICIES,
@@ -107,7 +127,7 @@ def _router(args: argparse.Namespace) -> Router:
     if args.site:
         known = [e.site for e in endpoints]
         if unknown := sorted(set(args.site) - set(known)):
-            raise ServingError(f"unknown site(s) {unknown}; known: {known}")
+            raise TargetError(f"--site {', '.join(unknown)}: not in use; the sites are {known}")
         endpoints = [e for e in endpoints if e.site in args.site]
     policy = RetryPolicy(deadline=args.deadline)
     routing = policy_named(args.routing, args.stack, args.prefer)
@@ -134,16 +154,25 @@ def _stats(router: Router, output: str) -> None:
     console.print(table)
 
 
+def _answered_by(router: Router) -> list[str]:
+    """The sites that served this command's requests, from the router's own counters (a
+    request that no site answered raises instead, so every count here is an answer)."""
+    return sorted({site for site, _, _, _ in router.decisions()})
+
+
 def _embed(client: EmbeddingClient, args: argparse.Namespace) -> None:
     embeddings = client.embed(args.texts, sensitive=args.sensitive)
+    sites = _answered_by(client.router)
+    by = f"{client.model}, answered by {', '.join(sites)}"
     if args.similarity:
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
         unit = embeddings / np.maximum(norms, 1e-12)
         matrix = unit @ unit.T
         if args.format == "json":
-            print(json.dumps({"texts": args.texts, "similarity": matrix.round(6).tolist()}))
+            similarity = matrix.round(6).tolist()
+            print(json.dumps({"sites": sites, "texts": args.texts, "similarity": similarity}))
             return
-        table = Table(title=f"cosine similarity ({client.model})")
+        table = Table(title=f"cosine similarity ({by})")
         table.add_column("")
         for index in range(len(args.texts)):
             table.add_column(f"[{index}]", justify="right")
@@ -152,9 +181,10 @@ def _embed(client: EmbeddingClient, args: argparse.Namespace) -> None:
         console.print(table)
         return
     if args.format == "json":
-        print(json.dumps({"model": client.model, "embeddings": embeddings.tolist()}))
+        body = {"model": client.model, "sites": sites, "embeddings": embeddings.tolist()}
+        print(json.dumps(body))
         return
-    table = Table(title=f"embeddings ({client.model}, {embeddings.shape[1]} dims)")
+    table = Table(title=f"embeddings ({by}; {embeddings.shape[1]} dims)")
     for column in ("text", "norm", "first values"):
         table.add_column(column)
     for text, row in zip(args.texts, embeddings, strict=True):
@@ -169,10 +199,14 @@ def _rank(client: RankerClient, args: argparse.Namespace) -> None:
     else:
         features = np.tile(np.asarray(args.context, np.float32), (len(args.items), 1))
     ranking = client.rank(args.user, args.items, features)
+    sites = _answered_by(client.router)
     if args.format == "json":
-        print(json.dumps({"user": args.user, "ranking": [[i, p] for i, p in ranking]}))
+        ranked = [[i, p] for i, p in ranking]
+        body = {"model": client.model, "sites": sites, "user": args.user, "ranking": ranked}
+        print(json.dumps(body))
         return
-    table = Table(title=f"user {args.user}: items by click probability ({client.model})")
+    by = f"{client.model}, answered by {', '.join(sites)}"
+    table = Table(title=f"user {args.user}: items by click probability ({by})")
     table.add_column("rank", justify="right")
     table.add_column("item", justify="right")
     table.add_column("p(click)", justify="right")

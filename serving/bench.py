@@ -15,7 +15,6 @@ falls on all of them alike; throughput is the median over rounds.
 Writes build/bench/serving.json, serving.md and serving.png.
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -34,8 +33,12 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from hybrid.cli import ArgumentParser, ExitCode, at_least_one, positive
+from hybrid.manifest import ManifestError
 from hybrid.paths import BUILD_DIR
+from serving.errors import ServingError
 from serving.inprocess import InProcessEmbedder
 from serving.local import processes, triton
 from serving.local.repository import LOCAL_REPOSITORY
@@ -352,14 +355,14 @@ def plot(results: Sequence[Measurement], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m serving.bench",
         description="Triton-served text_embedding vs the same artifact in-process, at several "
         "concurrencies, dynamic batching on and off.",
     )
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured time per point")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--seconds", type=positive, default=3.0, help="measured time per point")
+    parser.add_argument("--rounds", type=at_least_one, default=3, help="interleaved repetitions")
+    parser.add_argument("--concurrency", type=at_least_one, nargs="+", default=list(CONCURRENCY))
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument(
         "--length-buckets",
@@ -367,7 +370,13 @@ def main(argv: list[str] | None = None) -> int:
         help="experiment: serve with these tokenizer padding widths instead of the rendered ones",
     )
     args = parser.parse_args(argv)
-    results = benchmark(args.seconds, args.concurrency, args.rounds, args.out, args.length_buckets)
+    try:
+        results = benchmark(
+            args.seconds, args.concurrency, args.rounds, args.out, args.length_buckets
+        )
+    except (ServingError, ManifestError) as error:
+        console.print("[red]error:[/red]", Text(str(error)))
+        return error.exit_code if isinstance(error, ServingError) else ExitCode.USAGE
     table_md = markdown(results)
     top = max(args.concurrency)
     ratio = ratios(results)[top]["served batching on"]

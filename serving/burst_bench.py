@@ -21,7 +21,6 @@ Triton's own success counters (requests there beyond the plain ones the router s
 Writes build/bench/burst.json, burst.md and burst.png.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -34,8 +33,10 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.text import Text
 
-from hybrid.config import load_stack_config
+from hybrid.cli import ArgumentParser, ExitCode, positive
+from hybrid.config import ConfigError, load_stack_config
 from hybrid.paths import BUILD_DIR
 from serving.bench import corpus
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
@@ -347,17 +348,19 @@ def plot(runs: Sequence[Run], slo: int, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.burst_bench", description=__doc__)
+    parser = ArgumentParser(prog="python -m serving.burst_bench", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--stack", default="dev", help="stack whose latency SLOs to use")
-    parser.add_argument("--start-rate", type=float, default=20.0, help="capacity search start")
-    parser.add_argument("--growth", type=float, default=1.3, help="capacity search factor")
-    parser.add_argument("--trial-seconds", type=float, default=15.0)
-    parser.add_argument("--step-seconds", type=float, default=15.0)
-    parser.add_argument("--burst-at", type=float, default=BURST_AT, help="fraction of the SLO")
-    parser.add_argument("--return-at", type=float, default=RETURN_AT, help="fraction of the SLO")
+    parser.add_argument("--start-rate", type=positive, default=20.0, help="capacity search start")
+    parser.add_argument("--growth", type=positive, default=1.3, help="capacity search factor")
+    parser.add_argument("--trial-seconds", type=positive, default=15.0)
+    parser.add_argument("--step-seconds", type=positive, default=15.0)
+    parser.add_argument("--burst-at", type=positive, default=BURST_AT, help="fraction of the SLO")
+    parser.add_argument("--return-at", type=positive, default=RETURN_AT, help="fraction of the SLO")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
+    if args.growth <= 1:
+        parser.error(f"--growth must be more than 1 (the search must grow), not {args.growth}")
     try:
         state = read_state(args.state_dir)
         if state is None:
@@ -392,9 +395,11 @@ def main(argv: list[str] | None = None) -> int:
                               seed=100 + step, thresholds=thresholds)  # fmt: skip
                 runs.append(run)
                 log(run)
-    except (ServingError, OSError) as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        return 1
+    except (ServingError, ConfigError, OSError) as error:
+        console.print("[red]error:[/red]", Text(str(error)))
+        if isinstance(error, ServingError):
+            return error.exit_code
+        return ExitCode.USAGE if isinstance(error, ConfigError) else ExitCode.FAILED
     args.out.mkdir(parents=True, exist_ok=True)
     met = goals(runs, slo)
     report = {

@@ -90,13 +90,7 @@ class RankerClient:
     ) -> np.ndarray:
         """One click probability per row."""
         spec = self.router.spec(self.model)
-        names = {t.name: t for t in spec.inputs}
-        if set(RANKER_INPUTS) - names.keys():
-            raise RequestError(
-                f"model '{self.model}' takes {sorted(names)}, not the ranker inputs "
-                f"{list(RANKER_INPUTS)}"
-            )
-        width = names["dense_features"].shape[-1]
+        width = self._dense_width(spec)
         dense = np.asarray(dense_features, dtype=np.float32)
         rows = len(item_ids)
         if len(user_ids) != rows or dense.shape != (rows, width):
@@ -120,8 +114,18 @@ class RankerClient:
 
     def neutral_context(self, rows: int) -> np.ndarray:
         """All-zero dense features: the average context the ranker was trained around."""
-        width = {t.name: t for t in self.router.spec(self.model).inputs}["dense_features"].shape
-        return np.zeros((rows, width[-1]), np.float32)
+        return np.zeros((rows, self._dense_width(self.router.spec(self.model))), np.float32)
+
+    def _dense_width(self, spec: ModelSpec) -> int:
+        """How many dense features a row takes; a model without the ranker's inputs is a
+        caller's mistake (another model named), said as such."""
+        names = {t.name: t for t in spec.inputs}
+        if set(RANKER_INPUTS) - names.keys():
+            raise RequestError(
+                f"model '{self.model}' is not a ranker: it takes {sorted(names)}, a ranker "
+                f"takes {list(RANKER_INPUTS)}; the catalog's ranker is '{RANKER_MODEL}'"
+            )
+        return names["dense_features"].shape[-1]
 
     def rank(
         self, user_id: int, item_ids: Sequence[int], dense_features: np.ndarray

@@ -14,7 +14,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from hybrid.paths import PROJECT_ROOT
-from serving.errors import ServingError
+from serving.errors import ServingError, TargetError
 
 DEFAULT_STATE = PROJECT_ROOT / ".local" / "state.json"
 PROTOCOLS = ("grpc", "http")
@@ -84,9 +84,15 @@ class Endpoint:
 def endpoints_from_state(path: Path = DEFAULT_STATE) -> list[Endpoint]:
     """Every site recorded by `make up-local`."""
     if not path.is_file():
-        raise ServingError(f"{path} does not exist: start the local mode with `make up-local`.")
-    raw = json.loads(path.read_text())
-    return [endpoint_from_json(site, entry) for site, entry in raw.get("sites", {}).items()]
+        raise TargetError(f"{path} does not exist: start the local mode with `make up-local`.")
+    try:
+        raw = json.loads(path.read_text())
+        return [endpoint_from_json(site, entry) for site, entry in raw["sites"].items()]
+    except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:
+        raise TargetError(
+            f"{path} is not a local-mode state file ({type(error).__name__}: {error}); "
+            "`make down-local up-local` writes a fresh one."
+        ) from error
 
 
 def endpoint_from_json(site: str, entry: dict[str, Any]) -> Endpoint:
@@ -114,11 +120,12 @@ def explicit_endpoint(
     """An endpoint from explicit values; CA, cert and key come all together or not at all."""
     given = [value for value in (ca, cert, key) if value]
     if given and len(given) != 3:
-        raise ServingError(
-            f"site '{site}': mutual TLS needs all of the CA, client cert and client key paths"
+        raise TargetError(
+            f"site '{site}': mutual TLS needs all of the CA, client cert and client key "
+            "paths (--ca, --cert, --key)"
         )
     for value in given:
         if not Path(value).is_file():
-            raise ServingError(f"site '{site}': TLS file {value} does not exist")
+            raise TargetError(f"site '{site}': TLS file {value} does not exist")
     tls = TlsFiles(ca=ca, cert=cert, key=key) if ca and cert and key else None
     return Endpoint(site=site, grpc=grpc, http=http, tls=tls, models=tuple(models))

@@ -1,10 +1,12 @@
 """One error hierarchy for the serving library; the CLIs turn it into a message and exit code."""
 
+from hybrid.cli import ExitCode
+
 
 class ServingError(Exception):
     """Base of every error the serving library raises on purpose."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class LocalStackError(ServingError):
@@ -22,7 +24,7 @@ class UploadVerificationError(ServingError):
 class RequestError(ServingError):
     """The server refused the request itself (bad input): retrying cannot help."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class SiteUnavailableError(ServingError):
@@ -32,7 +34,7 @@ class SiteUnavailableError(ServingError):
     to the public site, whatever happens to the private one.
     """
 
-    exit_code = 3
+    exit_code = ExitCode.UNAVAILABLE
 
     def __init__(
         self,
@@ -65,4 +67,4 @@ class TargetError(ServingError):
     A user's mistake, so it is reported in words, never as a traceback.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE

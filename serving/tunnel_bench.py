@@ -11,7 +11,6 @@ falls on all of them alike; each round is kept, so the spread is reported too.
 Writes build/bench/tunnel.json and tunnel.md.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -21,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from hybrid.cli import ArgumentParser, ExitCode, at_least_one, positive
+from hybrid.config import ConfigError
+from hybrid.manifest import ManifestError
 from serving.bench import OUT_DIR, corpus, run_threads
 from serving.clients import EmbeddingClient
 from serving.errors import ServingError
@@ -99,12 +102,16 @@ def markdown(result: dict[str, Any], load: Sequence[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.tunnel_bench", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per point")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
+    parser = ArgumentParser(prog="python -m serving.tunnel_bench", description=__doc__)
+    parser.add_argument("--seconds", type=positive, default=5.0, help="measured time per point")
+    parser.add_argument("--rounds", type=at_least_one, default=3, help="interleaved repetitions")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
-    manifests = site_manifests("dev")
+    try:
+        manifests = site_manifests("dev")
+    except (ManifestError, ConfigError) as error:
+        console.print("[red]error:[/red]", Text(str(error)))
+        return ExitCode.USAGE
     folders = {network: args.out / "tunnel" / network for network in NETWORKS}
     texts = corpus()
     rounds: list[dict[str, Any]] = []
@@ -127,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{point['throughput']:6.1f} texts/s, p50 {point['p50_ms']:.1f} ms"
                     )
     except ServingError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 1
+        console.print("[red]error:[/red]", Text(str(error)))
+        return error.exit_code
     finally:
         for folder in folders.values():
             stack.down(folder, console)

@@ -11,7 +11,12 @@ from hybrid.config.schema import (
     ServingConfig,
     StackConfig,
 )
-from hybrid.config.stack_file import declared_keys, read_stack_file
+from hybrid.config.stack_file import (
+    PulumiFileError,
+    declared_keys,
+    read_pulumi_file,
+    read_stack_file,
+)
 
 __all__ = [
     "AddonsConfig",
@@ -20,10 +25,12 @@ __all__ = [
     "PrivateSiteConfig",
     "Problem",
     "PublicSiteConfig",
+    "PulumiFileError",
     "ServingConfig",
     "StackConfig",
     "declared_keys",
     "load_stack_config",
     "parse_stack_config",
+    "read_pulumi_file",
     "read_stack_file",
 ]

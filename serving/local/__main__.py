@@ -1,6 +1,5 @@
 """`python -m serving.local up|down|status`: the embedded local mode (`make up-local` etc.)."""
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -8,7 +7,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
 from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
@@ -21,7 +22,7 @@ console = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m serving.local",
         description="Two real Triton sites on this machine, loading the model repository "
         "from emulated encrypted buckets (public: moto S3+KMS; private: fake-gcs-server, "
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start both sites (idempotent), smoke-test, summarize")
     up.add_argument("--stack", default="dev", help="stack whose model placement to serve")
     up.add_argument(
-        "--timeout", type=float, default=stack.READY_TIMEOUT, help="seconds to wait for readiness"
+        "--timeout",
+        type=positive,
+        default=stack.READY_TIMEOUT,
+        help="seconds to wait for readiness",
     )
     up.add_argument(
         "--network",
@@ -63,11 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             return _up(args.stack, args.state_dir, args.timeout, args.network, args.cores)
         if args.command == "down":
             stack.down(args.state_dir, console)
-            return 0
+            return ExitCode.OK
         return _status(args.state_dir, args.format)
     except (ServingError, ModelkitError, ManifestError, ConfigError) as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        return getattr(error, "exit_code", 1)
+        code = getattr(error, "exit_code", ExitCode.USAGE)
+        if getattr(args, "format", None) == "json":
+            print(error_json(str(error), code))
+        Console(stderr=True).print("[red]error:[/red]", Text(str(error)))
+        return code
 
 
 def _up(stack_name: str, folder: Path, timeout: float, network: str, cores: str) -> int:
@@ -96,7 +103,7 @@ def _up(stack_name: str, folder: Path, timeout: float, network: str, cores: str)
         )
     console.print(table)
     console.print(f"state: {folder / 'state.json'}  ·  stop with `make down-local`")
-    return 0
+    return ExitCode.OK
 
 
 def _status(folder: Path, output: str) -> int:
@@ -106,7 +113,7 @@ def _status(folder: Path, output: str) -> int:
             print(json.dumps({"running": False}))
         else:
             console.print("local mode is not running (start it with `make up-local`).")
-        return 1
+        return ExitCode.UNAVAILABLE
     health = stack.health(state, folder)
     if output == "json":
         print(json.dumps(health, indent=2))
@@ -121,12 +128,16 @@ def _status(folder: Path, output: str) -> int:
         console.print(_sites_table(state, health))
         if "vpn" in health:
             console.print(_tunnels_table(health["vpn"]))
-    return 0 if health["healthy"] else 1
+    return ExitCode.OK if health["healthy"] else ExitCode.UNAVAILABLE
 
 
 def _sites_table(state: LocalState, health: dict[str, Any] | None = None) -> Table:
     """One column per site, one row per fact: narrow enough for a terminal."""
-    table = Table(title="sites")
+    table = Table(
+        title="sites",
+        caption="prefix: the hash of the site's own models, cut from the `local` build target, "
+        "so not the build table's hash of the whole target",
+    )
     table.add_column("")
     for name in state.sites:
         table.add_column(name, overflow="fold")

@@ -81,6 +81,11 @@ def up(
         state = read_state(folder)
         if state is not None:
             if all(p.alive() for p in state.processes.values()) and _complete(state):
+                if state.stack != stack:
+                    raise LocalStackError(
+                        f"the local mode already runs stack '{state.stack}'; `make down-local` "
+                        f"first to start it with STACK={stack}."
+                    )
                 if network_of(state) != network:
                     raise LocalStackError(
                         f"the local mode already runs with NETWORK={network_of(state)}; "
@@ -91,7 +96,10 @@ def up(
                         f"the local mode already runs with {site_cores.mode_of(state.cores)} "
                         f"cores; `make down-local` first to start it with {cores} cores."
                     )
-                console.print("[green]local mode is already running[/green]; nothing started.")
+                console.print(
+                    f"[green]local mode is already running stack '{stack}'[/green]; "
+                    "nothing started."
+                )
                 stale = [
                     site
                     for site, manifest in manifests.items()

@@ -10,14 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
 from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError, TargetError
 from serving.local.state import DEFAULT_DIR
 from serving.smoke.checks import (
-    EXIT_FAILED,
-    EXIT_UNAVAILABLE,
     MIN_COSINE,
     READY_TIMEOUT,
     SiteTarget,
@@ -26,23 +25,22 @@ from serving.smoke.checks import (
 )
 from serving.smoke.targets import cloud_targets, local_targets, read_outputs
 
-INTERRUPTED = 130
 EPILOG = f"""\
 checks: every site is ready; its repository index holds exactly the models the stack places
 there (a private-only model is not even in the public repository); text_embedding embeds a
 sentence on every site and the sites agree (cosine >= {MIN_COSINE}); ctr_ranker ranks where it
 is placed.
 
-exit status:
-  0  every check passed
-  {EXIT_FAILED}  a check failed (wrong placement, wrong answer, sites disagree)
-  {TargetError.exit_code}  usage or input mistake (arguments, stack outputs, state, kubectl)
-  {EXIT_UNAVAILABLE}  a site did not become ready in time, or refused the connection (TLS)
+exit status (docs/exit-codes.md):
+  {ExitCode.OK:d}  every check passed
+  {ExitCode.FAILED:d}  a check failed (wrong placement, wrong answer, sites disagree)
+  {ExitCode.USAGE:d}  usage or input mistake (arguments, stack outputs, state, kubectl)
+  {ExitCode.UNAVAILABLE:d}  a site did not become ready in time, or refused the connection (TLS)
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m serving.smoke",
         description="After `pulumi up` (or `make up-local`): check both Triton sites over\n"
         "the TLS a client uses, the private one with the stack's client certificate.",
@@ -71,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive,
         default=READY_TIMEOUT,
         help="seconds to wait for the sites to be ready (default: %(default).0f)",
     )
@@ -95,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         code = error.exit_code if isinstance(error, ServingError) else TargetError.exit_code
         stderr.print("[red]error:[/red]", Text(str(error)))
         if args.format == "json":
-            print(json.dumps({"ok": False, "exit_code": code, "error": str(error)}))
+            print(error_json(str(error), code))
         return code
     except KeyboardInterrupt:
         stderr.print("interrupted")
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
+from hybrid.cli import ExitCode
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import Endpoint
 from serving.errors import ServingError, SiteUnavailableError
@@ -36,9 +37,6 @@ PROBE_SECONDS = 5.0
 REQUEST_DEADLINE = 30.0
 # gRPC words for a TLS handshake that failed on this side: waiting cannot fix it.
 TLS_REFUSALS = ("handshake failed", "hostname verification", "certificate verify")
-EXIT_PASSED = 0
-EXIT_FAILED = ServingError.exit_code
-EXIT_UNAVAILABLE = SiteUnavailableError.exit_code
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class Check:
     ok: bool
     detail: str
     unavailable: bool = False
-    """The site did not answer at all: exit status EXIT_UNAVAILABLE rather than EXIT_FAILED."""
+    """The site did not answer at all: exit status UNAVAILABLE rather than FAILED."""
     value: float | None = None
     """The number the check is about, where there is one (the cosine of two embeddings)."""
 
@@ -79,10 +77,10 @@ class SmokeReport:
     @property
     def exit_code(self) -> int:
         if self.ok:
-            return EXIT_PASSED
+            return ExitCode.OK
         if any(check.unavailable for check in self.checks if not check.ok):
-            return EXIT_UNAVAILABLE
-        return EXIT_FAILED
+            return ExitCode.UNAVAILABLE
+        return ExitCode.FAILED
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -28,6 +28,16 @@ def test_a_project_named_otherwise_than_its_config_prefix_is_refused(tmp_path: P
     ) in problems
 
 
+def test_a_broken_stack_file_is_a_problem_naming_it_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  hybrid:adminCidrs: [a\n  b: 1\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text("- config\n")
+    problems = project_files_problems(tmp_path)
+    dev, prod = problems
+    assert dev.startswith("Pulumi.dev.yaml: line 3, column 4: YAML syntax error: "), dev
+    assert prod == "Pulumi.prod.yaml: the top level is a list; it must be a mapping (config: ...)"
+
+
 @pytest.mark.parametrize(
     ("key", "declared", "message"),
     [

@@ -45,6 +45,24 @@ def test_the_committed_stacks_pass(stack: str, capsys: pytest.CaptureFixture[str
     assert "| **Total** |" in out  # the GPU cost table
 
 
+@pytest.mark.usefixtures("shared_evaluations")
+def test_the_resource_types_are_a_summary_unless_the_detail_is_asked_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--stack", "dev", "--format", "md"]) == 0
+    summary = capsys.readouterr().out
+    assert main(["--stack", "dev", "--format", "md", "--detail"]) == 0
+    detail = capsys.readouterr().out
+    rows = [line for line in detail.splitlines() if line.startswith("| `")]
+    total = int(detail.split("**", 2)[1].split()[0])
+    assert sum(int(row.rsplit("|", 2)[1]) for row in rows) == total
+    (line,) = [line for line in summary.splitlines() if line.startswith("Resources by provider")]
+    providers = dict(part.split() for part in line.split(": ", 1)[1].split(" (")[0].split(" · "))
+    assert sum(map(int, providers.values())) == total
+    assert f"({len(rows)} types; `--detail` lists them)" in line
+    assert "| `" not in summary and len(summary.splitlines()) < len(detail.splitlines()) - 50
+
+
 def test_the_insecure_variant_is_blocked_with_exactly_the_expected_violations() -> None:
     overrides = review.read_overrides(INSECURE)
     result = report.review_stack("dev", overrides)

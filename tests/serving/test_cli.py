@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.cli import ExitCode
 from serving.__main__ import main
 from serving.endpoints import Endpoint
 from tests.serving.test_routing import EMBEDDING_STEPS, FAST, FakeSite
@@ -53,3 +54,28 @@ def test_burst_and_sensitive_requests_are_shown_with_their_reasons(
     assert not sites["public"].calls, "a sensitive request never reached public"
     assert main([*args, "--routing", "burst", "--deadline", DEADLINE]) == 0
     assert [(row["site"], row["reason"]) for row in stats(capsys)] == [("public", "failover")]
+
+
+def test_json_output_says_which_site_answered(
+    sites: dict[str, FakeSite], state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--state", str(state), "--format", "json", "--deadline", DEADLINE]
+    assert main(["rank", "--user", "7", "--items", "1", "2", *args]) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    assert ranked["sites"] == ["private"] and ranked["model"] == "ctr_ranker"
+    assert main(["embed", "a", "--site", "public", *args]) == 0
+    assert json.loads(capsys.readouterr().out)["sites"] == ["public"]
+
+
+def test_rank_on_a_model_that_is_not_a_ranker_is_a_usage_error_naming_both(
+    sites: dict[str, FakeSite], state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["rank", "--user", "1", "--items", "1", "--model", "text_embedding"]
+    argv += ["--state", str(state), "--deadline", DEADLINE]
+    assert main(argv) == ExitCode.USAGE
+    error = " ".join(capsys.readouterr().err.split())
+    assert "model 'text_embedding' is not a ranker" in error
+    assert "the catalog's ranker is 'ctr_ranker'" in error
+    assert main([*argv, "--format", "json"]) == ExitCode.USAGE
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == ExitCode.USAGE and "not a ranker" in document["error"]

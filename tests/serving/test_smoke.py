@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybrid.cli import ExitCode
 from serving.endpoints import Endpoint
 from serving.local.pki import create_pki
 from serving.local.state import LocalState, state_path
 from serving.smoke.__main__ import main
 from serving.smoke.checks import (
-    EXIT_FAILED,
-    EXIT_UNAVAILABLE,
     MIN_COSINE,
     SiteTarget,
     agreement,
@@ -99,7 +98,7 @@ def test_the_private_check_fails_without_the_right_tls_material(
     captured = capsys.readouterr()
     rows = plain_rows(captured.out)
     failed = {key: detail for key, (result, detail) in rows.items() if result == "FAIL"}
-    assert code == EXIT_UNAVAILABLE
+    assert code == ExitCode.UNAVAILABLE
     assert set(failed) == {("private", "ready"), ("public/private", "agreement")}
     for words in said:
         assert words in failed[("private", "ready")]
@@ -141,7 +140,7 @@ def test_a_site_that_does_not_match_the_expected_placement_fails(
     ]
     report = run_smoke(wrong, timeout=10)
     failed = {(c.site, c.check): c.detail for c in report.checks if not c.ok}
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.FAILED
     assert set(failed) == {
         ("public", "placement"),
         ("public", "ctr_ranker"),
@@ -167,7 +166,7 @@ def test_an_unreachable_site_is_waited_for_then_reported_unavailable() -> None:
     assert f"{address} not ready within 2 s" in check.detail
     assert "Connection refused" in check.detail
     assert progress and progress[0].startswith("waiting for public (")
-    assert report.exit_code == EXIT_UNAVAILABLE
+    assert report.exit_code == ExitCode.UNAVAILABLE
 
 
 def test_sites_whose_embeddings_differ_fail_the_agreement_check() -> None:

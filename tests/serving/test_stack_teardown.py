@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from serving.endpoints import PROJECT_ROOT
+from serving.errors import LocalStackError
 from serving.local import processes, stack, triton
 from serving.local.processes import Process
 from serving.local.repository import LOCAL_REPOSITORY, site_manifests
@@ -126,13 +127,25 @@ def test_a_second_up_local_starts_no_duplicates(local_stack: LocalState, state_d
     before = processes_under(state_dir)
     result = make("up-local", state_dir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "already running" in result.stdout + result.stderr
+    assert "already running stack 'dev'" in result.stdout + result.stderr
     state = read_state(state_dir)
     assert state is not None
     assert {n: p.pid for n, p in state.processes.items()} == {
         n: p.pid for n, p in local_stack.processes.items()
     }
     assert sorted(processes_under(state_dir)) == sorted(before)
+
+
+def test_up_with_another_stack_names_the_running_one_and_how_to_switch(
+    local_stack: LocalState, state_dir: Path
+) -> None:
+    with pytest.raises(LocalStackError) as raised:
+        stack.up("prod", LOCAL_REPOSITORY, site_manifests("dev"), state_dir, Console())
+    assert str(raised.value) == (
+        "the local mode already runs stack 'dev'; `make down-local` first to start it with "
+        "STACK=prod."
+    )
+    assert read_state(state_dir) is not None, "the running stack is left as it was"
 
 
 def test_up_says_when_the_running_sites_serve_an_older_build(
