@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from infra.offline import StackEvaluation, evaluate_stack
 
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         with console.status("evaluating stacks under mocks..."):
             timings = measure(args.stacks, args.repeat)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "json":
         print(as_json(timings))
     else:
-        render(timings, Console())
+        render(timings, make_console())
     return 0
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 from rich.markdown import Markdown
 
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from policy.report import ProgramError, review_stack, to_json, to_markdown
 
 PROGRAM_FAILED = 2
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.format == "md":
         sys.stdout.write(to_markdown(review))
     else:
-        Console().print(Markdown(to_markdown(review)))
+        make_console().print(Markdown(to_markdown(review)))
     return review.exit_code
 
 

@@ -6,16 +6,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
+from hybrid.console import make_console
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import DEFAULT_STATE, PROTOCOLS, endpoints_from_state, explicit_endpoint
 from serving.errors import ServingError
 from serving.policies import POLICIES, policy_named
 from serving.routing import RetryPolicy, Router
 
-console = Console()
+console = make_console()
 
 
 def main(argv: list[str] | None = None) -> int:

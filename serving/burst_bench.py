@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 
 from hybrid.config import load_stack_config
+from hybrid.console import make_console
 from hybrid.paths import BUILD_DIR
 from serving.bench import corpus
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
@@ -53,7 +53,7 @@ DEADLINE = 2.0
 WORKERS = 64
 RANKER_ROWS = 4
 OUT_DIR = BUILD_DIR / "bench"
-console = Console()
+console = make_console()
 
 
 @dataclass(frozen=True)

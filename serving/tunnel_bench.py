@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from hybrid.console import make_console
 from serving.bench import OUT_DIR, corpus, run_threads
 from serving.clients import EmbeddingClient
 from serving.errors import ServingError
@@ -32,7 +31,7 @@ from serving.routing import Router
 
 NETWORKS = ("loopback", "vpn")
 CONCURRENCY = (1, 32)
-console = Console()
+console = make_console()
 
 
 def measure(

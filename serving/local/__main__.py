@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError
@@ -17,7 +17,7 @@ from serving.local import cores as site_cores
 from serving.local import stack
 from serving.local.state import DEFAULT_DIR, LocalState, read_state
 
-console = Console()
+console = make_console()
 
 
 def main(argv: list[str] | None = None) -> int:
