@@ -254,3 +254,12 @@ def test_the_review_step_posts_what_the_review_found(
     assert comment in posted
     assert ("Pulumi.dev.yaml: broken" in posted) == (code == 2)
     assert f"exit-code={code}" in (tmp_path / "output").read_text()
+
+
+def test_the_readme_says_up_front_what_ci_needs() -> None:
+    """Every secret the workflows read is named in the README's "What CI needs"."""
+    text = "\n".join(p.read_text() for p in workflow_files())
+    secrets = set(re.findall(r"secrets\.([A-Z_]+)", text)) - {"GITHUB_TOKEN"}
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    needs = readme.split("**What CI needs**", 1)[1].split("\n\n", 1)[0]
+    assert secrets and not [s for s in sorted(secrets) if f"`{s}`" not in needs]
