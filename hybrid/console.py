@@ -67,6 +67,10 @@ class Progress(rich.progress.Progress):
     def _log(self, task_id: TaskID, force: bool = False) -> None:
         if not self._lines:
             return
+        with self._lock:  # uploads report from several threads
+            self._log_locked(task_id, force)
+
+    def _log_locked(self, task_id: TaskID, force: bool) -> None:
         task = self._tasks[task_id]
         now = time.monotonic()
         last, description, finished = self._logged.get(task_id, (now, task.description, False))
