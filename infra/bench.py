@@ -16,6 +16,7 @@ from rich.table import Table
 
 from hybrid.cli import ArgumentParser, ExitCode, at_least_one, error_json
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from infra.offline import StackEvaluation, evaluate_stack
 
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     args = parser.parse_args(argv)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         with console.status("evaluating stacks under mocks..."):
             timings = measure(args.stacks, args.repeat)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "json":
         print(as_json(timings))
     else:
-        render(timings, Console())
+        render(timings, make_console())
     return ExitCode.OK
 
 

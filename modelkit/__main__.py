@@ -7,11 +7,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
@@ -20,6 +18,7 @@ from rich.table import Table
 
 from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
+from hybrid.console import Progress, make_console
 from hybrid.manifest import ManifestError
 from hybrid.paths import LOCAL, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
 from hybrid.sites import SITES
@@ -27,7 +26,7 @@ from hybrid.triton import NAMESPACE, PLAN_BUILDER
 from modelkit.cache import Report
 from modelkit.errors import ModelkitError
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,7 +197,7 @@ def _build(args: argparse.Namespace) -> int:
             t.manifest.content_hash[:16],
             "rendered" if t.changed else "unchanged",
         )
-    out = Console()
+    out = make_console()
     out.print(table)
     for name, artifact in result.artifacts.items():
         origin = f"built in {artifact.facts['seconds']} s" if artifact.built else "cached"
@@ -218,7 +217,7 @@ def _summary(facts: dict) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from modelkit.bench import run_benchmark
 
-    run_benchmark(seconds_per_cell=args.seconds, plot=args.plot, console=Console())
+    run_benchmark(seconds_per_cell=args.seconds, plot=args.plot, console=make_console())
     return 0
 
 
@@ -299,7 +298,7 @@ def _fetch_plans(args: argparse.Namespace) -> int:
                 state = "[yellow]not built yet[/]"
             gpus = ", ".join(status.gpus)
             table.add_row(result.site, status.capability, gpus, status.plan.name, state)
-    out = Console()
+    out = make_console()
     out.print(table)
     if missing:
         names = ", ".join(

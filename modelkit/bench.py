@@ -93,7 +93,13 @@ def run_benchmark(seconds_per_cell: float, plot: str | None, console: Console) -
                     "eager": partial(_no_grad, eager, ids, mask),
                 }
                 status.update(f"batch {batch} x {length} tokens")
-                cells += measure(runs, batch, length, seconds_per_cell * len(runs))
+                measured = measure(runs, batch, length, seconds_per_cell * len(runs))
+                console.print(
+                    f"batch {batch} x {length} tokens: "
+                    + ", ".join(f"{c.runtime} {c.items_per_second:.1f} items/s" for c in measured),
+                    highlight=False,
+                )
+                cells += measured
     _print(cells, threads, console)
     if plot:
         _plot(cells, Path(plot))

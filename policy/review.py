@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markdown import Markdown
 
 from hybrid.cli import ArgumentParser, ExitCode, error_json
 from hybrid.config import ConfigError, PulumiFileError, read_pulumi_file
+from hybrid.console import make_console
 from policy.report import ProgramError, review_stack, to_json, to_markdown
 
 PROGRAM_FAILED = ExitCode.USAGE
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.format == "md":
         sys.stdout.write(to_markdown(review, detail=args.detail))
     else:
-        Console().print(Markdown(to_markdown(review, detail=args.detail)))
+        make_console().print(Markdown(to_markdown(review, detail=args.detail)))
     return review.exit_code
 
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from hybrid.sites import SITES
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
 from serving.endpoints import DEFAULT_STATE, PROTOCOLS, endpoints_from_state, explicit_endpoint
@@ -23,7 +23,7 @@ from serving.errors import ServingError, TargetError
 from serving.policies import POLICIES, policy_named
 from serving.routing import RetryPolicy, Router
 
-console = Console()
+console = make_console()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         code = error.exit_code if isinstance(error, ServingError) else ExitCode.USAGE
         if args.format == "json":
             print(error_json(str(error), code))
-        Console(stderr=True).print("[red]error:[/red]", Text(str(error)))
+        make_console(stderr=True).print("[red]error:[/red]", Text(str(error)))
         return code
     return 0
 

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, at_least_one, positive
+from hybrid.console import make_console
 from hybrid.manifest import ManifestError
 from hybrid.paths import BUILD_DIR
 from serving.errors import ServingError
@@ -49,7 +49,7 @@ STEPS = ("tokenizer", "minilm_encoder")
 MODEL = "text_embedding"
 TARGET_RATIO = 0.9
 OUT_DIR = BUILD_DIR / "bench"
-console = Console()
+console = make_console()
 
 
 @dataclass(frozen=True)
@@ -289,8 +289,11 @@ def benchmark(
                 for mode in MODES:
                     if mode == "in-process batched" and clients == 1:
                         continue  # the same as per-call
-                    with console.status(f"round {round_}/{rounds}: {mode}, {clients} clients"):
-                        samples.setdefault((mode, clients), []).append(run(mode, clients))
+                    cell = f"round {round_}/{rounds}: {mode}, {clients} clients"
+                    with console.status(cell):
+                        texts_done, elapsed, _ = sample = run(mode, clients)
+                    samples.setdefault((mode, clients), []).append(sample)
+                    console.print(f"{cell}: {texts_done / elapsed:.1f} texts/s", highlight=False)
     finally:
         for batching, (process, _) in servers.items():
             triton.stop(process, _scratch(folders[batching]))

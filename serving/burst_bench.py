@@ -32,11 +32,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, positive
 from hybrid.config import ConfigError, load_stack_config
+from hybrid.console import make_console
 from hybrid.paths import BUILD_DIR
 from serving.bench import corpus
 from serving.clients import EMBEDDING_MODEL, RANKER_MODEL, EmbeddingClient, RankerClient
@@ -72,7 +72,7 @@ RANKER_ROWS = 4
 OUT_DIR = BUILD_DIR / "bench"
 Thresholds = tuple[float, float]
 """Burst's (burst_at, return_at) fractions of the SLO."""
-console = Console()
+console = make_console()
 
 
 @dataclass(frozen=True)

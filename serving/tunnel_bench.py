@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, at_least_one, positive
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from hybrid.manifest import ManifestError
 from serving.bench import OUT_DIR, corpus, run_threads
 from serving.clients import EmbeddingClient
@@ -35,7 +35,7 @@ from serving.routing import Router
 
 NETWORKS = ("loopback", "vpn")
 CONCURRENCY = (1, 32)
-console = Console()
+console = make_console()
 
 
 def measure(

@@ -5,12 +5,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError
@@ -18,7 +18,7 @@ from serving.local import cores as site_cores
 from serving.local import stack
 from serving.local.state import DEFAULT_DIR, LocalState, read_state
 
-console = Console()
+console = make_console()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(error, "exit_code", ExitCode.USAGE)
         if getattr(args, "format", None) == "json":
             print(error_json(str(error), code))
-        Console(stderr=True).print("[red]error:[/red]", Text(str(error)))
+        make_console(stderr=True).print("[red]error:[/red]", Text(str(error)))
         return code
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from tritonclient.utils import InferenceServerException
 
+from hybrid.console import make_console
 from hybrid.manifest import Manifest
 from hybrid.sites import SITES
 from hybrid.vpn import IkeSettings
@@ -72,7 +73,7 @@ def up(
     `settings` gives each VPN site its own IKE settings (tests make them disagree).
     `cores`: `shared` (every site on every core) or `dedicated` (`serving.local.cores`).
     """
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     if network not in NETWORKS:
         raise LocalStackError(f"network '{network}' is not one of {list(NETWORKS)}")
     if cores not in site_cores.MODES:
@@ -120,7 +121,7 @@ def up(
 
 def down(folder: Path = DEFAULT_DIR, console: Console | None = None) -> list[str]:
     """Stop everything recorded (Tritons first), forget it; returns what was running."""
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     with _exclusive(folder):
         state = read_state(folder)
         if state is None:
@@ -263,7 +264,7 @@ def _start(
             "gcs": gcs_endpoint,
             "gcs_bucket": private_bucket.url,
         }
-        with transfer_progress() as progress:
+        with transfer_progress(console) as progress:
             upload = replace(public_bucket, principal=uploader)
             publish(upload, source, manifests["public"], progress)
             publish(private_bucket, source, manifests["private"], progress)

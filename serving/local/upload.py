@@ -8,28 +8,30 @@ upload) is refused instead of being served.
 import hashlib
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    Progress,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
+from hybrid.console import Progress, make_console
 from hybrid.manifest import Manifest
 from serving.errors import UploadVerificationError
 from serving.local.buckets import Bucket
 
 
-def transfer_progress(disable: bool = False) -> Progress:
-    """A byte-counting progress bar for uploads and verification."""
+def transfer_progress(console: Console | None = None, disable: bool = False) -> Progress:
+    """A byte-counting progress bar for uploads and verification (lines in a log)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(bar_width=20),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        console=console or make_console(),
         disable=disable,
     )
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from hybrid.cli import ArgumentParser, ExitCode, error_json, positive
 from hybrid.config import ConfigError
+from hybrid.console import make_console
 from hybrid.manifest import ManifestError
 from modelkit.errors import ModelkitError
 from serving.errors import ServingError, TargetError
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.local and (args.outputs or args.private_address):
         parser.error("--outputs and --private-address go with --stack")
-    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    stderr = make_console(stderr=True, highlight=False, soft_wrap=True)
     try:
         with _targets(args) as targets:
             for target in targets:
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         title = f"stack '{args.stack}'" if args.stack else f"local mode ({args.state_dir})"
-        render(report, Console(), f"smoke check of the {title}")
+        render(report, make_console(), f"smoke check of the {title}")
     return report.exit_code
 
 

