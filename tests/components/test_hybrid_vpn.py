@@ -163,7 +163,7 @@ def test_tunnel_identities_name_both_ends(vpn: StackEvaluation) -> None:
 
 
 def test_four_inside_ranges_are_required() -> None:
-    with pytest.raises(Exception, match="needs 4 inside ranges"):
+    with pytest.raises(ValueError, match="needs 4 inside ranges"):
         evaluate_component(
             lambda: HybridVpn(
                 "vpn",

@@ -99,7 +99,7 @@ def test_the_control_plane_routes_back_over_the_vpn(gke: StackEvaluation) -> Non
 
 
 def test_a_public_authorised_network_is_refused() -> None:
-    with pytest.raises(Exception, match="admits only internal ranges"):
+    with pytest.raises(ValueError, match="admits only internal ranges"):
         evaluate_component(
             lambda: PrivateCluster("private", _args(authorized_networks={"x": "8.8.8.0/24"}))
         )
