@@ -44,8 +44,6 @@ plugin advertises them it treats the node as not ready yet, instead of adding an
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 GKE_ZONES_PER_REGION = 3
 """A regional GKE pool spreads over the region's zones (three in every GPU region)."""
-NODE_TAINT = {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_CLOUD}
-"""The GPU taint as both node pool APIs spell it."""
 TYPE = "hybrid:gpu_node_pool:GpuNodePool"
 """The concept's token, shared by both clouds' classes (see ``components/__init__.py``)."""
 
@@ -134,7 +132,9 @@ class AwsGpuNodePool(pulumi.ComponentResource):
                 "desired_size": spec.desired_size,
             },
             labels=eks_labels(spec),
-            taints=[NODE_TAINT],
+            taints=[
+                {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_CLOUD}
+            ],
             launch_template=eks_launch_template(name, spec.disk_gib, self),
             update_config={"max_unavailable": 1},
             opts=pulumi.ResourceOptions(
@@ -192,7 +192,13 @@ class GcpGpuNodePool(pulumi.ComponentResource):
                 spec.machine_type,
                 cluster.node_service_account,
                 labels=spec.labels,
-                taints=[NODE_TAINT],
+                taints=[
+                    {
+                        "key": GPU_TAINT_KEY,
+                        "value": GPU_TAINT_VALUE,
+                        "effect": GPU_TAINT_EFFECT_CLOUD,
+                    }
+                ],
                 accelerators=[
                     {
                         "type": gce_accelerator(spec),
