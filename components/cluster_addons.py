@@ -73,66 +73,72 @@ class AddonReleases:
 
 
 @dataclass(frozen=True)
-class ClusterAddonsArgs:
-    cluster: PublicCluster | PrivateCluster
-    monitoring_namespace: str
+class MonitoringAddons:
+    """The monitoring add-ons both clouds get, each switchable for a cluster with its own."""
+
+    namespace: str
     kube_prometheus_stack: bool = True
     prometheus_adapter: bool = True
+
+
+TYPE = "hybrid:cluster_addons:ClusterAddons"
+"""The concept's token, shared by both clouds' classes (see ``components/__init__.py``)."""
+
+
+@dataclass(frozen=True)
+class GcpClusterAddonsArgs:
+    cluster: PrivateCluster
+    monitoring: MonitoringAddons
+
+
+class GcpClusterAddons(pulumi.ComponentResource):
+    """The monitoring add-ons on GKE, whose node pools autoscale by themselves."""
+
+    releases: AddonReleases
+
+    def __init__(
+        self, name: str, args: GcpClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)
+        prometheus, custom_metrics = monitoring_releases(self, name, args.monitoring, on_cluster)
+        self.releases = AddonReleases(prometheus, custom_metrics)
+        self.register_outputs(
+            {"releases": [chart.name for chart in (*prometheus, *custom_metrics)]}
+        )
+
+
+@dataclass(frozen=True)
+class AwsClusterAddonsArgs:
+    cluster: PublicCluster
+    monitoring: MonitoringAddons
     cluster_autoscaler: bool = True
-    """EKS only; GKE's node pools autoscale by themselves."""
+    """Managed node groups do not scale by themselves; off for a cluster that runs its own."""
     node_pools: Sequence[pulumi.Resource] = ()
     """The GPU pools: the autoscaler starts once their node-template tags exist."""
 
 
-class ClusterAddons(pulumi.ComponentResource):
+class AwsClusterAddons(pulumi.ComponentResource):
+    """The monitoring add-ons and the Cluster Autoscaler on EKS."""
+
     releases: AddonReleases
 
     def __init__(
-        self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: AwsClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("hybrid:cluster_addons:ClusterAddons", name, None, opts)
-        namespace = args.monitoring_namespace
+        super().__init__(TYPE, name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)
-
-        prometheus: tuple[k8s.helm.v3.Release, ...] = ()
-        if args.kube_prometheus_stack:
-            grafana_admin = random.RandomPassword(
-                f"{name}-grafana-admin",
-                length=32,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            values = kube_prometheus_stack_values(namespace, grafana_admin.result)
-            prometheus = (release(name, KUBE_PROMETHEUS_STACK, namespace, values, on_cluster),)
-        else:
-            self._missing(
-                name, kube_prometheus_stack_requirements(namespace, args.prometheus_adapter)
-            )
-
-        custom_metrics: tuple[k8s.helm.v3.Release, ...] = ()
-        if args.prometheus_adapter:
-            # It queries kube-prometheus-stack's Prometheus.
-            after = depending(on_cluster, prometheus)
-            adapter = prometheus_adapter_values(namespace)
-            custom_metrics = (release(name, PROMETHEUS_ADAPTER, namespace, adapter, after),)
-        else:
-            self._missing(name, prometheus_adapter_requirements())
-
+        prometheus, custom_metrics = monitoring_releases(self, name, args.monitoring, on_cluster)
         node_autoscaler: tuple[k8s.helm.v3.Release, ...] = ()
-        if isinstance(args.cluster, PublicCluster):
-            if args.cluster_autoscaler:
-                node_autoscaler = (
-                    self._cluster_autoscaler(name, args.cluster, args.node_pools, on_cluster),
-                )
-            else:
-                self._missing(name, CLUSTER_AUTOSCALER_REQUIREMENTS)
-
+        if args.cluster_autoscaler:
+            node_autoscaler = (
+                self._cluster_autoscaler(name, args.cluster, args.node_pools, on_cluster),
+            )
+        else:
+            missing(self, name, CLUSTER_AUTOSCALER_REQUIREMENTS)
         self.releases = AddonReleases(prometheus, custom_metrics, node_autoscaler)
         installed = (*prometheus, *custom_metrics, *node_autoscaler)
         self.register_outputs({"releases": [chart.name for chart in installed]})
-
-    def _missing(self, name: str, requirements: str) -> None:
-        pulumi.log.warn(f"{name}: {requirements}", resource=self)
 
     def _cluster_autoscaler(
         self,
@@ -173,6 +179,48 @@ class ClusterAddons(pulumi.ComponentResource):
             depending(on_cluster, (policy, *node_pools)),
             create_namespace=False,  # kube-system always exists
         )
+
+
+def monitoring_releases(
+    parent: pulumi.Resource,
+    name: str,
+    monitoring: MonitoringAddons,
+    on_cluster: pulumi.ResourceOptions,
+) -> tuple[tuple[k8s.helm.v3.Release, ...], tuple[k8s.helm.v3.Release, ...]]:
+    """kube-prometheus-stack and prometheus-adapter, or a warning naming what the cluster
+    must provide instead of each one switched off."""
+    namespace = monitoring.namespace
+    prometheus: tuple[k8s.helm.v3.Release, ...] = ()
+    if monitoring.kube_prometheus_stack:
+        grafana_admin = random.RandomPassword(
+            f"{name}-grafana-admin",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        values = kube_prometheus_stack_values(namespace, grafana_admin.result)
+        prometheus = (release(name, KUBE_PROMETHEUS_STACK, namespace, values, on_cluster),)
+    else:
+        missing(
+            parent,
+            name,
+            kube_prometheus_stack_requirements(namespace, monitoring.prometheus_adapter),
+        )
+
+    custom_metrics: tuple[k8s.helm.v3.Release, ...] = ()
+    if monitoring.prometheus_adapter:
+        # It queries kube-prometheus-stack's Prometheus.
+        after = depending(on_cluster, prometheus)
+        adapter = prometheus_adapter_values(namespace)
+        custom_metrics = (release(name, PROMETHEUS_ADAPTER, namespace, adapter, after),)
+    else:
+        missing(parent, name, prometheus_adapter_requirements())
+    return prometheus, custom_metrics
+
+
+def missing(parent: pulumi.Resource, name: str, requirements: str) -> None:
+    """Warn what the cluster must provide for an add-on the stack does not install."""
+    pulumi.log.warn(f"{name}: {requirements}", resource=parent)
 
 
 def release(

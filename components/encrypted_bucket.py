@@ -1,4 +1,4 @@
-"""A bucket encrypted with a customer-managed key of its own, on S3 or on GCS.
+"""A bucket encrypted with a customer-managed key of its own: one class per cloud.
 
 S3: SSE-KMS with a rotating CMK and an S3 bucket key, versioning, every public-access
 block on, ACLs disabled (BucketOwnerEnforced), a policy that refuses plain HTTP and any
@@ -25,68 +25,43 @@ from hybrid.bucket_access import (
     s3_encrypted_uploads_statements,
     s3_log_delivery_statements,
 )
-from hybrid.sites import Cloud
 
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
 )
 
 
+TYPE = "hybrid:encrypted_bucket:EncryptedBucket"
+"""The concept's token, shared by both clouds' classes (see ``components/__init__.py``)."""
+
+
 @dataclass(frozen=True)
-class EncryptedBucketArgs:
-    cloud: Cloud
-    location: str
-    """AWS region, or GCS location (a region keeps data next to the cluster)."""
-    project: str | None = None
-    """GCP project (GCS only)."""
+class AwsEncryptedBucketArgs:
     deletion_protection: bool = True
     """Protect bucket and key from deletion; without it the bucket is emptied on destroy."""
-    soft_delete_days: int = 7
-    """GCS only: how long deleted objects stay restorable."""
     log_retention_days: int = 90
-    """S3 only: how long server access logs are kept."""
-    data_access_logs: bool = True
-    """GCS only: Cloud Audit Logs record every read and write of objects (DATA_READ and
-    DATA_WRITE for storage.googleapis.com; this configures the project's storage audit)."""
-    lifecycle_rules: Sequence[gcp.storage.BucketLifecycleRuleArgsDict] = ()
-    """GCS only: lifecycle rules, which GCS keeps on the bucket itself (on S3 a separate
-    BucketLifecycleConfiguration holds them)."""
+    """How long server access logs are kept."""
 
 
-class EncryptedBucket(pulumi.ComponentResource):
+class AwsEncryptedBucket(pulumi.ComponentResource):
+    """An S3 bucket under its own KMS CMK, with a separate bucket for its access logs."""
+
     bucket_name: pulumi.Output[str]
     url: pulumi.Output[str]
-    """``s3://<bucket>`` or ``gs://<bucket>``."""
+    """``s3://<bucket>``."""
     kms_key_id: pulumi.Output[str]
-    """The CMK's ARN on AWS; the CryptoKey's ID on GCP."""
-    arn: pulumi.Output[str] | None
-    """The bucket ARN (AWS only)."""
-    log_bucket_name: pulumi.Output[str] | None
-    """Where S3 server access logs go (AWS only)."""
+    """The CMK's ARN."""
+    arn: pulumi.Output[str]
+    log_bucket_name: pulumi.Output[str]
+    """Where the server access logs go."""
     object_prerequisites: list[pulumi.Resource]
-    """What must exist before the first object is written: on S3 the default encryption and
-    the bucket policy (an object written earlier escapes both); nothing more on GCS."""
+    """What must exist before the first object is written: the default encryption and the
+    bucket policy (an object written earlier escapes both)."""
 
     def __init__(
-        self, name: str, args: EncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: AwsEncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("hybrid:encrypted_bucket:EncryptedBucket", name, None, opts)
-        if args.cloud == "aws":
-            self._s3(name, args)
-        else:
-            self._gcs(name, args)
-        self.register_outputs(
-            {
-                "bucketName": self.bucket_name,
-                "url": self.url,
-                "kmsKeyId": self.kms_key_id,
-                "arn": self.arn,
-            }
-        )
-
-    # -- S3 --------------------------------------------------------------------------
-
-    def _s3(self, name: str, args: EncryptedBucketArgs) -> None:
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         protected = pulumi.ResourceOptions(parent=self, protect=args.deletion_protection)
         key = aws.kms.Key(
@@ -106,7 +81,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         )
         # S3 server access logging only delivers to a target encrypted with SSE-S3
         # (SSE-KMS targets are not supported), so the log bucket uses AES256.
-        log_block, _ = self._s3_baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
+        log_block, _ = self._baseline(f"{name}-logs", log_bucket, {"sse_algorithm": "AES256"})
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-logs-lifecycle",
             bucket=log_bucket.id,
@@ -132,14 +107,14 @@ class EncryptedBucket(pulumi.ComponentResource):
                 values[0], log_prefix, values[1], values[2].account_id
             )
         )
-        self._s3_policy(f"{name}-logs", log_bucket, log_delivery, log_block)
-        block, default_encryption = self._s3_baseline(
+        self._policy(f"{name}-logs", log_bucket, log_delivery, log_block)
+        block, default_encryption = self._baseline(
             name, bucket, {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
         )
         encrypted_uploads = pulumi.Output.all(bucket.arn, key.arn).apply(
             lambda arns: s3_encrypted_uploads_statements(*arns)
         )
-        policy = self._s3_policy(name, bucket, encrypted_uploads, block)
+        policy = self._policy(name, bucket, encrypted_uploads, block)
         aws.s3.BucketLogging(
             f"{name}-access-logs",
             bucket=bucket.id,
@@ -153,8 +128,16 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.arn = bucket.arn
         self.log_bucket_name = log_bucket.bucket
         self.object_prerequisites = [default_encryption, policy]
+        self.register_outputs(
+            {
+                "bucketName": self.bucket_name,
+                "url": self.url,
+                "kmsKeyId": self.kms_key_id,
+                "arn": self.arn,
+            }
+        )
 
-    def _s3_baseline(
+    def _baseline(
         self,
         name: str,
         bucket: aws.s3.Bucket,
@@ -197,7 +180,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         )
         return public_access_block, default_encryption
 
-    def _s3_policy(
+    def _policy(
         self,
         name: str,
         bucket: aws.s3.Bucket,
@@ -216,11 +199,38 @@ class EncryptedBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
 
-    # -- GCS -------------------------------------------------------------------------
 
-    def _gcs(self, name: str, args: EncryptedBucketArgs) -> None:
-        if not args.project:
-            raise ValueError(f"EncryptedBucket {name}: a GCS bucket needs a project")
+@dataclass(frozen=True)
+class GcpEncryptedBucketArgs:
+    project: str
+    location: str
+    """The GCS location (a region keeps data next to the cluster)."""
+    deletion_protection: bool = True
+    """Protect bucket and key from deletion; without it the bucket is emptied on destroy."""
+    soft_delete_days: int = 7
+    """How long deleted objects stay restorable."""
+    data_access_logs: bool = True
+    """Cloud Audit Logs record every read and write of objects (DATA_READ and DATA_WRITE for
+    storage.googleapis.com; this configures the project's storage audit)."""
+    lifecycle_rules: Sequence[gcp.storage.BucketLifecycleRuleArgsDict] = ()
+    """Lifecycle rules, which GCS keeps on the bucket itself (``repository_retention``)."""
+
+
+class GcpEncryptedBucket(pulumi.ComponentResource):
+    """A GCS bucket under its own CMEK key, granted to the storage service agent first."""
+
+    bucket_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    """``gs://<bucket>``."""
+    kms_key_id: pulumi.Output[str]
+    """The CryptoKey's ID."""
+    object_prerequisites: list[pulumi.Resource]
+    """Nothing: the bucket enforces its key and access rules from creation."""
+
+    def __init__(
+        self, name: str, args: GcpEncryptedBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
         agent = gcp.storage.get_project_service_account_output(
             project=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
         )
@@ -259,6 +269,7 @@ class EncryptedBucket(pulumi.ComponentResource):
         self.bucket_name = bucket.name
         self.url = bucket.url
         self.kms_key_id = key.id
-        self.arn = None
-        self.log_bucket_name = None
         self.object_prerequisites = []
+        self.register_outputs(
+            {"bucketName": self.bucket_name, "url": self.url, "kmsKeyId": self.kms_key_id}
+        )

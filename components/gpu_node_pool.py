@@ -1,9 +1,9 @@
-"""A GPU node pool from one cloud-neutral spec, on EKS or on GKE.
+"""A GPU node pool from one cloud-neutral spec: one class per cloud.
 
 Both clouds get the same contract: nodes carry the taint ``nvidia.com/gpu=present:
 NoSchedule`` (only pods that ask for GPUs land there) and the labels
-``hybrid.dev/accelerator`` and ``hybrid.dev/compute-capability``, which the Triton
-part uses to pick the TensorRT plans built for that architecture.
+``hybrid.dev/accelerator`` and ``hybrid.dev/compute-capability``, which Triton's
+Deployment uses to pick the TensorRT plans built for that architecture.
 
 - EKS: a managed node group on the AL2023 NVIDIA AMI (driver and container toolkit
   baked in), IMDSv2-only launch template, spot or on-demand. Its Auto Scaling group
@@ -36,6 +36,7 @@ from hybrid.gpu_scheduling import (
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
 )
+from hybrid.gpus import GPU_TYPES
 
 EKS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 """The label by which the Cluster Autoscaler on AWS knows a node has GPUs: until the device
@@ -43,6 +44,8 @@ plugin advertises them it treats the node as not ready yet, instead of adding an
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 GKE_ZONES_PER_REGION = 3
 """A regional GKE pool spreads over the region's zones (three in every GPU region)."""
+TYPE = "hybrid:gpu_node_pool:GpuNodePool"
+"""The concept's token, shared by both clouds' classes (see ``components/__init__.py``)."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ class GpuPoolSpec:
     desired_size: int
     spot: bool = False
     gpus_per_node: int = 1
-    gcp_accelerator: str | None = None
-    """GCE accelerator type (``nvidia-l4``); required on GKE."""
     disk_gib: int = 200
     """Room for the Triton image and the model repository cache."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(f"GPU pool {self.name}: need 0 <= min <= desired <= max")
 
     @classmethod
     def of(cls, pool: GpuPoolConfig) -> "GpuPoolSpec":
@@ -79,7 +84,6 @@ class GpuPoolSpec:
             desired_size=pool.desired_size,
             spot=pool.spot,
             gpus_per_node=pool.gpus_per_node,
-            gcp_accelerator=pool.gpu.gcp_accelerator,
         )
 
     @property
@@ -92,31 +96,28 @@ class GpuPoolSpec:
 
 
 @dataclass(frozen=True)
-class GpuNodePoolArgs:
+class AwsGpuNodePoolArgs:
     spec: GpuPoolSpec
-    cluster: PublicCluster | PrivateCluster
-    """The cluster the pool joins; its cloud decides the implementation."""
+    cluster: PublicCluster
 
 
-class GpuNodePool(pulumi.ComponentResource):
+class AwsGpuNodePool(pulumi.ComponentResource):
+    """An EKS managed node group, its Auto Scaling group tagged for scaling up from zero."""
+
     spec: GpuPoolSpec
     pool_name: pulumi.Output[str]
 
     def __init__(
-        self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: AwsGpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("hybrid:gpu_node_pool:GpuNodePool", name, None, opts)
-        spec = args.spec
-        if not 0 <= spec.min_size <= spec.desired_size <= spec.max_size:
-            raise ValueError(f"GPU pool {spec.name}: need 0 <= min <= desired <= max")
-        if isinstance(args.cluster, PublicCluster):
-            self.pool_name = self._eks(name, spec, args.cluster)
-        else:
-            self.pool_name = self._gke(name, spec, args.cluster)
-        self.spec = spec
+        super().__init__(TYPE, name, None, opts)
+        self.spec = spec = args.spec
+        self.pool_name = self._node_group(name, spec, args.cluster)
         self.register_outputs({"poolName": self.pool_name, "labels": spec.labels})
 
-    def _eks(self, name: str, spec: GpuPoolSpec, cluster: PublicCluster) -> pulumi.Output[str]:
+    def _node_group(
+        self, name: str, spec: GpuPoolSpec, cluster: PublicCluster
+    ) -> pulumi.Output[str]:
         group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=cluster.name,
@@ -156,9 +157,25 @@ class GpuNodePool(pulumi.ComponentResource):
             )
         return group.node_group_name
 
-    def _gke(self, name: str, spec: GpuPoolSpec, cluster: PrivateCluster) -> pulumi.Output[str]:
-        if spec.gcp_accelerator is None:
-            raise ValueError(f"GPU pool {spec.name}: {spec.accelerator} has no GCE accelerator")
+
+@dataclass(frozen=True)
+class GcpGpuNodePoolArgs:
+    spec: GpuPoolSpec
+    cluster: PrivateCluster
+
+
+class GcpGpuNodePool(pulumi.ComponentResource):
+    """A GKE node pool with guest accelerators and GKE-managed drivers, autoscaled."""
+
+    spec: GpuPoolSpec
+    pool_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: GcpGpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        self.spec = spec = args.spec
+        cluster = args.cluster
         pool = gcp.container.NodePool(
             f"{name}-nodes",
             cluster=cluster.cluster_id,
@@ -184,7 +201,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 ],
                 accelerators=[
                     {
-                        "type": spec.gcp_accelerator,
+                        "type": gce_accelerator(spec),
                         "count": spec.gpus_per_node,
                         "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
                     }
@@ -195,7 +212,16 @@ class GpuNodePool(pulumi.ComponentResource):
             management={"auto_repair": True, "auto_upgrade": True},
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
         )
-        return pool.name
+        self.pool_name = pool.name
+        self.register_outputs({"poolName": self.pool_name, "labels": spec.labels})
+
+
+def gce_accelerator(spec: GpuPoolSpec) -> str:
+    """The GCE accelerator type of the spec's GPU (``nvidia-l4``), from the GPU table."""
+    gpu = GPU_TYPES.get(spec.accelerator)
+    if gpu is None or gpu.gcp_accelerator is None:
+        raise ValueError(f"GPU pool {spec.name}: GCP offers no {spec.accelerator} accelerator")
+    return gpu.gcp_accelerator
 
 
 def eks_labels(spec: GpuPoolSpec) -> dict[str, str]:

@@ -21,7 +21,6 @@ import pulumi_gcp as gcp
 
 from components.repository_retention import s3_lifecycle_rules
 from hybrid.manifest import Manifest, ManifestError, load_verified
-from hybrid.models import refused_on
 from hybrid.sites import Cloud
 
 
@@ -42,13 +41,7 @@ def load_site_repository(
         manifest = load_verified(root)
         if manifest.target != site:
             raise ManifestError(f"{root} holds the '{manifest.target}' target, not '{site}'")
-        manifest = manifest.serving(models)
-        refused = refused_on(site, manifest.models)
-        if refused:
-            raise ManifestError(
-                f"{root} would serve private-only model(s) {sorted(refused)} on the {site} "
-                f"site ({'; '.join(refused.values())})"
-            )
+        manifest = manifest.for_site(site, models)
         rendered = {path.rsplit("/", 1)[-1] for path in manifest.files if path.endswith(".plan")}
         if rendered and not plans:
             raise ManifestError(

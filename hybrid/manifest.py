@@ -2,8 +2,9 @@
 
 The local mode and the Pulumi upload read a target's manifest, verify it against the files
 (a stale or hand-edited repository must not reach a bucket), and take the sub-manifest of
-the models a site serves. ``content_hash`` names the immutable bucket prefix
-``repo/<content_hash>/``, so it depends on nothing but file paths and contents.
+the models a site serves (``for_site``), expanded through the ensemble calls it records.
+``content_hash`` names the immutable bucket prefix ``repo/<content_hash>/``, so it depends
+on nothing but file paths and contents.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.bucket_access import REPO_ROOT
+from hybrid.models import refused_on
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
@@ -162,6 +164,19 @@ class Manifest:
                 needed.add(name)
                 pending.extend(self.calls.get(name, ()))
         return self.for_models(needed)
+
+    def for_site(self, site: str, names: Iterable[str]) -> "Manifest":
+        """What ``site`` serves: ``serving(names)``, refused where a model it would load, an
+        ensemble step included, may not run there."""
+        served = self.serving(names)
+        refused = refused_on(site, served.models)
+        if refused:
+            raise ManifestError(
+                f"target '{self.target}' would serve private-only model(s) {sorted(refused)} on "
+                f"the {site} site ({'; '.join(refused.values())}); place them on the private "
+                "site only in hybrid:models"
+            )
+        return served
 
     def for_models(self, names: Iterable[str]) -> "Manifest":
         """The sub-manifest of some models (hash recomputed), e.g. what one site serves."""

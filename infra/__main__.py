@@ -9,10 +9,27 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws_network import AwsNetwork, AwsNetworkArgs
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
+from components.cluster_addons import (
+    AwsClusterAddons,
+    AwsClusterAddonsArgs,
+    GcpClusterAddons,
+    GcpClusterAddonsArgs,
+    MonitoringAddons,
+)
+from components.encrypted_bucket import (
+    AwsEncryptedBucket,
+    AwsEncryptedBucketArgs,
+    GcpEncryptedBucket,
+    GcpEncryptedBucketArgs,
+)
 from components.gcp_network import GcpNetwork, GcpNetworkArgs
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, GpuPoolSpec
+from components.gpu_node_pool import (
+    AwsGpuNodePool,
+    AwsGpuNodePoolArgs,
+    GcpGpuNodePool,
+    GcpGpuNodePoolArgs,
+    GpuPoolSpec,
+)
 from components.hybrid_vpn import HybridVpn, HybridVpnArgs
 from components.private_cluster import PrivateCluster, PrivateClusterArgs, is_internal
 from components.public_cluster import PublicCluster, PublicClusterArgs
@@ -125,58 +142,52 @@ private_cluster = PrivateCluster(
     pulumi.ResourceOptions(providers=[gcp_provider], depends_on=[vpn]),
 )
 public_gpu_pools = [
-    GpuNodePool(
-        f"public-{pool.name}", GpuNodePoolArgs(GpuPoolSpec.of(pool), public_cluster), on_aws
+    AwsGpuNodePool(
+        f"public-{pool.name}", AwsGpuNodePoolArgs(GpuPoolSpec.of(pool), public_cluster), on_aws
     )
     for pool in public.gpu_pools
 ]
 private_gpu_pools = [
-    GpuNodePool(
-        f"private-{pool.name}", GpuNodePoolArgs(GpuPoolSpec.of(pool), private_cluster), on_gcp
+    GcpGpuNodePool(
+        f"private-{pool.name}", GcpGpuNodePoolArgs(GpuPoolSpec.of(pool), private_cluster), on_gcp
     )
     for pool in private.gpu_pools
 ]
 
 # What the stack's own objects need on each cluster, unless the cluster already runs it ----
-
-
-def cluster_addons(
-    site: str, cluster: PublicCluster | PrivateCluster, pools: list[GpuNodePool]
-) -> ClusterAddons:
-    return ClusterAddons(
-        f"{site}-addons",
-        ClusterAddonsArgs(
-            cluster=cluster,
-            monitoring_namespace=config.serving.monitoring_namespace,
-            kube_prometheus_stack=config.addons.kube_prometheus_stack,
-            prometheus_adapter=config.addons.prometheus_adapter,
-            cluster_autoscaler=config.addons.cluster_autoscaler,
-            node_pools=pools,
-        ),
-        on_aws if isinstance(cluster, PublicCluster) else on_gcp,
-    )
-
-
-public_addons = cluster_addons("public", public_cluster, public_gpu_pools)
-private_addons = cluster_addons("private", private_cluster, private_gpu_pools)
+monitoring = MonitoringAddons(
+    namespace=config.serving.monitoring_namespace,
+    kube_prometheus_stack=config.addons.kube_prometheus_stack,
+    prometheus_adapter=config.addons.prometheus_adapter,
+)
+public_addons = AwsClusterAddons(
+    "public-addons",
+    AwsClusterAddonsArgs(
+        cluster=public_cluster,
+        monitoring=monitoring,
+        cluster_autoscaler=config.addons.cluster_autoscaler,
+        node_pools=public_gpu_pools,
+    ),
+    on_aws,
+)
+private_addons = GcpClusterAddons(
+    "private-addons", GcpClusterAddonsArgs(cluster=private_cluster, monitoring=monitoring), on_gcp
+)
 
 # Model buckets and the serving PKI ----------------------------------------------------------
-public_bucket = EncryptedBucket(
+public_bucket = AwsEncryptedBucket(
     "public-models",
-    EncryptedBucketArgs(
-        cloud="aws",
-        location=public.region,
+    AwsEncryptedBucketArgs(
         deletion_protection=config.deletion_protection,
         log_retention_days=config.log_retention_days,
     ),
     on_aws,
 )
-private_bucket = EncryptedBucket(
+private_bucket = GcpEncryptedBucket(
     "private-models",
-    EncryptedBucketArgs(
-        cloud="gcp",
-        location=private.region,
+    GcpEncryptedBucketArgs(
         project=private.project,
+        location=private.region,
         deletion_protection=config.deletion_protection,
         lifecycle_rules=gcs_lifecycle_rules(
             repositories["private"].manifest.content_hash, config.serving.retention_days

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 
 from components.cluster_addons import AddonReleases
-from components.encrypted_bucket import EncryptedBucket
+from components.encrypted_bucket import AwsEncryptedBucket, GcpEncryptedBucket
 from components.gpu_plumbing import GpuPlumbing, GpuPlumbingArgs
 from components.model_bucket_access import (
     AwsModelBucketAccess,
@@ -76,7 +76,7 @@ class SiteInfrastructure:
     """What a site's cluster, bucket and add-ons give Triton, and the options on its cloud."""
 
     cluster: PublicCluster | PrivateCluster
-    bucket: EncryptedBucket
+    bucket: AwsEncryptedBucket | GcpEncryptedBucket
     options: pulumi.ResourceOptions
     addons: AddonReleases
 
@@ -229,7 +229,7 @@ def _bucket_access(
     cluster, bucket = base.cluster, base.bucket
     role = "triton" if subject == TRITON else "tensorrt"
     if isinstance(cluster, PublicCluster):
-        assert bucket.arn is not None, "the public site's bucket is on S3"
+        assert isinstance(bucket, AwsEncryptedBucket), "the public site's bucket is on S3"
         return AwsModelBucketAccess(
             f"{site}-{role}-identity",
             AwsModelBucketAccessArgs(

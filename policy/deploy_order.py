@@ -381,7 +381,7 @@ def _gpu_pool_for_toleration(resource: MockedResource, graph: Graph) -> Iterator
     if not any(GPU_TAINT_KEY in _pool_taint_keys(p) for p in _node_pools(graph, cluster)):
         yield (
             f"tolerates the {GPU_TAINT_KEY} taint, but cluster {cluster.name} has no node pool "
-            "carrying it, so its pods never get a GPU; add a GpuNodePool on that cluster"
+            "carrying it, so its pods never get a GPU; add a GPU node pool to that cluster"
         )
 
 

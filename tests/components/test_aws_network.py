@@ -46,3 +46,16 @@ def test_flow_logs_go_to_an_encrypted_group_kept_as_long_as_asked(
     assert group.inputs["retentionInDays"] == 30
     keys = {k.outputs["arn"]: k for k in network.of_type("aws:kms/key:Key")}
     assert keys[group.inputs["kmsKeyId"]].inputs["enableKeyRotation"] is True
+
+
+def test_model_downloads_skip_the_nat_through_an_s3_gateway_endpoint(
+    network: StackEvaluation,
+) -> None:
+    (endpoint,) = network.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{network.config.public.region}.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    private_tables = {
+        r.id for r in network.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name
+    }
+    assert len(private_tables) == len(ZONES)
+    assert set(endpoint.inputs["routeTableIds"]) == private_tables

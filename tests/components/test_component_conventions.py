@@ -1,5 +1,8 @@
 """Every ComponentResource in components/ follows DESIGN.md's shape, checked on the source:
-type token ``hybrid:<module>:<Class>`` first, ``register_outputs`` as the last statement."""
+type token ``hybrid:<module>:<Class>`` first, ``register_outputs`` as the last statement.
+
+A concept split into one class per cloud (``AwsEncryptedBucket``, ``GcpEncryptedBucket``)
+keeps the concept's token, ``hybrid:<module>:<Concept>``, so that its URNs did not move."""
 
 import ast
 from pathlib import Path
@@ -7,6 +10,9 @@ from pathlib import Path
 import pytest
 
 COMPONENTS = Path(__file__).resolve().parents[2] / "components"
+
+
+CLOUD_HALVES = ("Aws", "Gcp")
 
 
 def _component_classes() -> list[tuple[Path, ast.ClassDef]]:
@@ -18,6 +24,18 @@ def _component_classes() -> list[tuple[Path, ast.ClassDef]]:
             ):
                 found.append((path, node))
     return found
+
+
+def _module_strings(path: Path) -> dict[str, str]:
+    """Module-level ``NAME = "..."`` constants, for a token the classes of a module share."""
+    return {
+        node.targets[0].id: node.value.value
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
 
 
 CLASSES = _component_classes()
@@ -32,7 +50,8 @@ def _init(cls: ast.ClassDef) -> ast.FunctionDef:
 def test_the_components_are_found() -> None:
     names = {cls.name for _, cls in CLASSES}
     assert {"AwsNetwork", "GcpNetwork", "HybridVpn", "PublicCluster", "PrivateCluster",
-            "GpuNodePool", "EncryptedBucket", "ServingPki"} <= names  # fmt: skip
+            "AwsGpuNodePool", "GcpGpuNodePool", "AwsEncryptedBucket", "GcpEncryptedBucket",
+            "ServingPki"} <= names  # fmt: skip
 
 
 @pytest.mark.parametrize(("path", "cls"), CLASSES, ids=[c.name for _, c in CLASSES])
@@ -58,5 +77,10 @@ def test_type_token_names_module_and_class(path: Path, cls: ast.ClassDef) -> Non
         f"{cls.name}.__init__ must start with super().__init__(<type token>, ...)"
     )
     token = call.args[0]
-    assert isinstance(token, ast.Constant)
-    assert token.value == f"hybrid:{path.stem}:{cls.name}"
+    if isinstance(token, ast.Name):
+        value = _module_strings(path)[token.id]
+    else:
+        assert isinstance(token, ast.Constant)
+        value = token.value
+    concept = cls.name[3:] if cls.name.startswith(CLOUD_HALVES) else None
+    assert value in {f"hybrid:{path.stem}:{cls.name}", f"hybrid:{path.stem}:{concept}"}

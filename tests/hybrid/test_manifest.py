@@ -1,4 +1,5 @@
-"""manifest.json: the one hashing implementation every consumer relies on."""
+"""manifest.json: the one hashing implementation every consumer relies on, and the
+sub-manifest a site serves."""
 
 import hashlib
 import json
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid.manifest import MANIFEST_NAME, Manifest, ManifestError, load_verified
+from hybrid.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, load_verified
 
 
 @pytest.fixture()
@@ -77,3 +78,28 @@ def test_for_models_keeps_only_those_models_and_recomputes_the_hash(repo: Path) 
     assert full.for_models(["alpha", "beta"]).content_hash == full.content_hash
     with pytest.raises(ManifestError, match="no model"):
         full.for_models(["gamma"])
+
+
+def _ensembles(calls: dict[str, list[str]]) -> Manifest:
+    """A manifest of config-only models whose ensembles call what ``calls`` says."""
+    models = {*calls, *(step for steps in calls.values() for step in steps)}
+    files = {
+        f"{m}/config.pbtxt": FileEntry(hashlib.sha256(m.encode()).hexdigest(), 1) for m in models
+    }
+    return Manifest.build("local", "dev", models, files, calls)
+
+
+def test_for_site_takes_what_the_recorded_ensemble_calls_need() -> None:
+    manifest = _ensembles({"text_embedding": ["tokenizer", "encoder"], "ctr_ranker": []})
+    public = manifest.for_site("public", ["text_embedding"])
+    assert public.models == ("encoder", "text_embedding", "tokenizer")
+    assert public.calls == {"text_embedding": ("tokenizer", "encoder")}
+    private = manifest.for_site("private", ["text_embedding", "ctr_ranker"])
+    assert private.models == ("ctr_ranker", "encoder", "text_embedding", "tokenizer")
+
+
+def test_for_site_refuses_a_private_only_model_even_as_an_ensemble_step() -> None:
+    manifest = _ensembles({"text_embedding": ["tokenizer", "ctr_ranker"]})
+    with pytest.raises(ManifestError, match=r"private-only model\(s\) \['ctr_ranker'\].*public"):
+        manifest.for_site("public", ["text_embedding"])
+    assert "ctr_ranker" in manifest.for_site("private", ["text_embedding"]).models
