@@ -1,24 +1,31 @@
-"""The two things the build makes: the exported MiniLM encoder and the trained ctr_ranker.
+"""What the build makes: the exported MiniLM encoder, its INT8 variant, the trained ctr_ranker.
 
 Each recipe checks its own output before it is cached (exported graphs against eager
-torch, the ranker's AUC against its target), so a broken export never reaches a target.
+torch, the INT8 graph against the FP32 one on the quality gate, the ranker's AUC against
+its target), so a broken export never reaches a target.
 """
 
 import shutil
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelkit.cache import Recipe, Report
+from modelkit.cache import Artifact, Recipe, Report
 from modelkit.errors import BuildError
 
 MINILM = "minilm"
+MINILM_INT8 = "minilm_int8"
 RANKER = "ctr_ranker"
 ENCODER_ONNX = "model.onnx"
+ENCODER_INT8_ONNX = "model.int8.onnx"
 ENCODER_TORCHSCRIPT = "encoder.pt"
 TOKENIZER_JSON = "tokenizer.json"
 RANKER_TORCHSCRIPT = "model.pt"
 PARITY_TARGET = 0.9999
+RANKING_TEXTS = 128
+"""Calibration texts whose MatMul inputs rank the nodes (a pass with numpy on every node)."""
 _CHECK_SHAPES = ((1, 1), (3, 7), (4, 128))
 
 
@@ -28,7 +35,7 @@ def _minilm_inputs() -> list[Path]:
     return [model_dir() / name for name in ("model.safetensors", "config.json", "tokenizer.json")]
 
 
-def _build_minilm(folder: Path, report: Report) -> dict[str, Any]:
+def _build_minilm(folder: Path, report: Report, _: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -103,7 +110,7 @@ def _onnx_signature(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return {"inputs": describe(graph.input), "outputs": describe(graph.output)}
 
 
-def _build_ranker(folder: Path, report: Report) -> dict[str, Any]:
+def _build_ranker(folder: Path, report: Report, _: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -139,6 +146,56 @@ def _build_ranker(folder: Path, report: Report) -> dict[str, Any]:
     }
 
 
+def _build_minilm_int8(
+    folder: Path, report: Report, used: Mapping[str, Artifact]
+) -> dict[str, Any]:
+    """Quantize the FP32 graph, keep its most sensitive MatMuls in FP32, and gate it."""
+    from modelkit import quality
+    from modelkit.quantize import activation_errors, keep_in_fp32, quantize
+    from modelkit.texts import text_sets
+    from modelkit.tokenization import load_tokenizer, tokenize
+
+    started = time.perf_counter()
+    fp32 = used[MINILM].path(ENCODER_ONNX)
+    report("INT8: calibration and evaluation texts", 0, 4)
+    sets = text_sets()
+    tokenizer = load_tokenizer()
+    report("INT8: rank MatMuls on calibration", 1, 4)
+    feeds = (
+        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
+        for batch in quality.batches(sets.calibration[:RANKING_TEXTS])
+    )
+    errors = activation_errors(fp32, feeds)
+    reference = quality.onnx_embedder(fp32)
+    calibration = quality.embed_all(reference, sets.calibration)
+
+    def calibration_min_cosine(candidate: Path) -> float:
+        found = quality.embed_all(quality.onnx_embedder(candidate), sets.calibration)
+        return float(quality.cosines(calibration, found).min())
+
+    report("INT8: choose MatMuls to keep in FP32", 2, 4)
+    with tempfile.TemporaryDirectory(prefix="int8-candidates-") as scratch:
+        kept, tried = keep_in_fp32(
+            fp32, Path(scratch) / "candidate.onnx", errors, calibration_min_cosine
+        )
+    out = quantize(fp32, folder / ENCODER_INT8_ONNX, keep_fp32=kept)
+    report("INT8: quality gate vs FP32", 3, 4)
+    measured = quality.evaluate(reference, quality.onnx_embedder(out), sets)
+    quality.check(measured, "the INT8 encoder")
+    return {
+        "quality": measured.facts(),
+        "kept_fp32": kept,
+        "calibration": {
+            "texts": len(sets.calibration),
+            "min_cosine_by_kept_count": {str(k): v for k, v in tried.items()},
+            "activation_error": {name: round(e, 5) for name, e in sorted(errors.items())},
+        },
+        "reference": {"file": ENCODER_ONNX, "sha256": used[MINILM].files[ENCODER_ONNX].sha256},
+        "signature": _onnx_signature(out),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 RECIPES: dict[str, Recipe] = {
     MINILM: Recipe(
         name=MINILM,
@@ -152,6 +209,22 @@ RECIPES: dict[str, Recipe] = {
         packages=("torch", "transformers", "tokenizers", "onnx", "onnxscript", "onnxruntime"),
         inputs=_minilm_inputs,
         build=_build_minilm,
+    ),
+    MINILM_INT8: Recipe(
+        name=MINILM_INT8,
+        modules=(
+            "modelkit.artifacts",
+            "modelkit.quantize",
+            "modelkit.quality",
+            "modelkit.texts",
+            "modelkit.tokenization",
+        ),
+        packages=("onnx", "onnxruntime", "tokenizers", "numpy"),
+        # The FP32 graph comes in through ``uses``; the stdlib texts change with the Python,
+        # which comes with a new venv (new package versions) here.
+        inputs=list,
+        build=_build_minilm_int8,
+        uses=(MINILM,),
     ),
     RANKER: Recipe(
         name=RANKER,
