@@ -6,7 +6,6 @@ its target), so a broken export never reaches a target.
 """
 
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +23,6 @@ ENCODER_TORCHSCRIPT = "encoder.pt"
 TOKENIZER_JSON = "tokenizer.json"
 RANKER_TORCHSCRIPT = "model.pt"
 PARITY_TARGET = 0.9999
-RANKING_TEXTS = 128
-"""Calibration texts whose MatMul inputs rank the nodes (a pass with numpy on every node)."""
 _CHECK_SHAPES = ((1, 1), (3, 7), (4, 128))
 
 
@@ -149,47 +146,30 @@ def _build_ranker(folder: Path, report: Report, _: Mapping[str, Artifact]) -> di
 def _build_minilm_int8(
     folder: Path, report: Report, used: Mapping[str, Artifact]
 ) -> dict[str, Any]:
-    """Quantize the FP32 graph, keep its most sensitive MatMuls in FP32, and gate it."""
+    """Smooth and quantize the FP32 graph's FFN MatMuls on the calibration texts; gate it."""
     from modelkit import quality
-    from modelkit.quantize import activation_errors, keep_in_fp32, quantize
+    from modelkit.quantize import SMOOTHING, quantize_encoder
     from modelkit.texts import text_sets
     from modelkit.tokenization import load_tokenizer, tokenize
 
     started = time.perf_counter()
     fp32 = used[MINILM].path(ENCODER_ONNX)
-    report("INT8: calibration and evaluation texts", 0, 4)
+    report("INT8: calibration and evaluation texts", 0, 3)
     sets = text_sets()
     tokenizer = load_tokenizer()
-    report("INT8: rank MatMuls on calibration", 1, 4)
+    report("INT8: smooth and quantize on calibration", 1, 3)
     feeds = (
         dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
-        for batch in quality.batches(sets.calibration[:RANKING_TEXTS])
+        for batch in quality.batches(sets.calibration)
     )
-    errors = activation_errors(fp32, feeds)
-    reference = quality.onnx_embedder(fp32)
-    calibration = quality.embed_all(reference, sets.calibration)
-
-    def calibration_min_cosine(candidate: Path) -> float:
-        found = quality.embed_all(quality.onnx_embedder(candidate), sets.calibration)
-        return float(quality.cosines(calibration, found).min())
-
-    report("INT8: choose MatMuls to keep in FP32", 2, 4)
-    with tempfile.TemporaryDirectory(prefix="int8-candidates-") as scratch:
-        kept, tried = keep_in_fp32(
-            fp32, Path(scratch) / "candidate.onnx", errors, calibration_min_cosine
-        )
-    out = quantize(fp32, folder / ENCODER_INT8_ONNX, keep_fp32=kept)
-    report("INT8: quality gate vs FP32", 3, 4)
-    measured = quality.evaluate(reference, quality.onnx_embedder(out), sets)
+    out, kept = quantize_encoder(fp32, folder / ENCODER_INT8_ONNX, feeds)
+    report("INT8: quality gate vs FP32", 2, 3)
+    measured = quality.evaluate(quality.onnx_embedder(fp32), quality.onnx_embedder(out), sets)
     quality.check(measured, "the INT8 encoder")
     return {
         "quality": measured.facts(),
         "kept_fp32": kept,
-        "calibration": {
-            "texts": len(sets.calibration),
-            "min_cosine_by_kept_count": {str(k): v for k, v in tried.items()},
-            "activation_error": {name: round(e, 5) for name, e in sorted(errors.items())},
-        },
+        "calibration": {"texts": len(sets.calibration), "smoothing": SMOOTHING},
         "reference": {"file": ENCODER_ONNX, "sha256": used[MINILM].files[ENCODER_ONNX].sha256},
         "signature": _onnx_signature(out),
         "seconds": round(time.perf_counter() - started, 1),

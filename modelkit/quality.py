@@ -11,7 +11,6 @@ path produces them; the gate then asks three things of the candidate:
 A candidate below any threshold is refused with every measured number.
 """
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,11 +67,16 @@ class Quality:
 
 
 def onnx_embedder(model: Path) -> Embed:
-    """The encoder graph at ``model`` on onnxruntime (all cores), behind the tokenizer."""
+    """The encoder graph at ``model`` on onnxruntime, behind the tokenizer.
+
+    One thread: the gate measures fidelity, not speed, and a single thread never spins
+    waiting for another, so a build on a loaded machine wastes none of its CPU share.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(model), options, ["CPUExecutionProvider"])
     tokenizer = load_tokenizer()
 

@@ -2,27 +2,29 @@
 
 What is quantized, chosen by measurement (docs/models.md, "INT8 encoder"):
 
-- dynamic quantization: activation scales are computed per call from the actual tensor,
-  so there is no calibration drift between texts; weights are INT8 per output channel;
-- only the MatMuls with a weight matrix (Q, K, V, attention output and the two FFN layers
-  of each block). The attention score and context products, softmax, LayerNorm, GELU,
-  pooling and normalization stay FP32;
-- the few weight MatMuls whose inputs suffer most from 8-bit rounding on the calibration
-  texts stay FP32 (``activation_errors``, ``keep_in_fp32``), as many as it takes to keep
-  the calibration set's minimum cosine above the gate's threshold with a margin.
+- dynamic quantization: activation scales are computed per call from the actual tensor;
+  weights are INT8 per output channel;
+- only the two FFN MatMuls of each layer (the weights that change the width, 384 -> 1536
+  -> 384: two thirds of the MatMul work). Q, K, V and the attention output, the attention
+  products, softmax, LayerNorm, GELU, pooling and normalization stay FP32;
+- before quantizing, each quantized MatMul's input is smoothed (SmoothQuant): a few
+  channels of the LayerNorm and GELU outputs are far larger than the rest, and one 8-bit
+  scale per tensor rounds the others away. A per-channel ``Mul`` by ``1/s`` in front of
+  the MatMul and the weight rows multiplied by ``s`` leave the FP32 result unchanged and
+  move the range into the weights, ``s = amax(x)^a / amax(W)^(1-a)`` with ``a`` = 0.8,
+  from the calibration texts' activations.
 """
 
 import contextlib
 import io
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-CALIBRATION_MIN_COSINE = 0.995
-"""What the calibration texts must reach before the evaluation gate (0.99) is even tried."""
-MAX_KEPT_FP32 = 8
+SMOOTHING = 0.8
+"""SmoothQuant's migration strength a: 0.5, 0.8, 0.9, 1.0 measured, 0.8 kept."""
 
 
 def weight_matmuls(path: Path) -> list[str]:
@@ -57,63 +59,102 @@ def quantize(fp32: Path, out: Path, keep_fp32: Sequence[str] = ()) -> Path:
     return out
 
 
-def activation_errors(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """Per weight MatMul, the relative error that quantizing its input per tensor to 8 bits
-    (what dynamic quantization does at run time) puts on its output, over ``feeds``.
+def kept_in_fp32(path: Path) -> list[str]:
+    """The weight MatMuls left in FP32: those whose weight is square (Q, K, V, output)."""
+    import onnx
 
-    One FP32 pass with every such input exposed; only real tokens (attention mask 1) are
-    scored, padded positions only widen the range as they do when served.
-    """
+    graph = onnx.load(str(path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and node.input[1] in shapes
+        and len(set(shapes[node.input[1]])) == 1
+    ]
+
+
+def channel_absmax(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per input tensor of a weight MatMul, the largest magnitude of each channel over
+    ``feeds`` (one FP32 pass with those tensors exposed)."""
     import onnx
     import onnxruntime as ort
 
     model = onnx.load(str(fp32))
-    weights = {init.name: init for init in model.graph.initializer}
-    nodes = {n.name: n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights}
-    for node in nodes.values():
-        model.graph.output.append(onnx.ValueInfoProto(name=node.input[0]))
+    weights = {init.name for init in model.graph.initializer}
+    names = sorted(
+        {n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights}
+    )
+    for name in names:
+        model.graph.output.append(onnx.ValueInfoProto(name=name))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [output.name for output in session.get_outputs()]
-    matrices = {name: onnx.numpy_helper.to_array(weights[n.input[1]]) for name, n in nodes.items()}
-    error = dict.fromkeys(nodes, 0.0)
-    signal = dict.fromkeys(nodes, 0.0)
+    absmax: dict[str, np.ndarray] = {}
     for feed in feeds:
-        values = dict(zip(names, session.run(names, dict(feed)), strict=True))
-        real = feed["attention_mask"].astype(bool)
-        for name, node in nodes.items():
-            inputs = values[node.input[0]]
-            low, high = min(float(inputs.min()), 0.0), max(float(inputs.max()), 0.0)
-            scale = (high - low) / 255 or 1.0
-            zero = round(-low / scale)
-            rounded = (np.clip(np.round(inputs / scale) + zero, 0, 255) - zero) * scale
-            rows = real.reshape(-1) if inputs.ndim == 3 else slice(None)
-            flat = inputs.reshape(-1, inputs.shape[-1])[rows]
-            noise = (rounded.reshape(-1, inputs.shape[-1])[rows] - flat) @ matrices[name]
-            error[name] += float(np.sum(noise**2))
-            signal[name] += float(np.sum((flat @ matrices[name]) ** 2))
-    return {name: (error[name] / signal[name]) ** 0.5 for name in nodes}
+        for name, value in zip(names, session.run(names, dict(feed)), strict=True):
+            seen = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
+            absmax[name] = np.maximum(absmax.get(name, seen), seen)
+    return absmax
 
 
-def keep_in_fp32(
+def smooth(
     fp32: Path,
-    scratch: Path,
-    errors: Mapping[str, float],
-    min_cosine: Callable[[Path], float],
-) -> tuple[list[str], dict[int, float]]:
-    """The fewest weight MatMuls, worst ``errors`` first, to leave in FP32 so that the rest
-    quantized reaches CALIBRATION_MIN_COSINE (``min_cosine`` of a candidate graph on the
-    calibration texts), and the minimum cosine measured at each count tried.
+    out: Path,
+    absmax: Mapping[str, np.ndarray],
+    only: Sequence[str],
+    strength: float = SMOOTHING,
+) -> Path:
+    """Write ``fp32`` with the inputs of the MatMuls named in ``only`` smoothed (see above);
+    MatMuls that share an input share its scale. The FP32 function is unchanged."""
+    import onnx
+    from onnx import numpy_helper
 
-    Keeping more in FP32 only removes rounding, so the count is found by bisection.
-    """
-    ranked = sorted(errors, key=lambda name: -errors[name])
-    tried: dict[int, float] = {}
-    low, high = 0, MAX_KEPT_FP32
-    while low < high:
-        count = (low + high) // 2
-        tried[count] = round(min_cosine(quantize(fp32, scratch, keep_fp32=ranked[:count])), 6)
-        if tried[count] >= CALIBRATION_MIN_COSINE:
-            high = count
-        else:
-            low = count + 1
-    return ranked[:low], dict(sorted(tried.items()))
+    model = onnx.load(str(fp32))
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        if node.name in only:
+            consumers.setdefault(node.input[0], []).append(node)
+    scales: dict[str, onnx.NodeProto] = {}
+    for tensor, nodes in consumers.items():
+        matrices = [numpy_helper.to_array(weights[node.input[1]]) for node in nodes]
+        wmax = np.max([np.abs(matrix).max(axis=1) for matrix in matrices], axis=0)
+        scale = np.maximum(absmax[tensor], 1e-5) ** strength / np.maximum(wmax, 1e-5) ** (
+            1 - strength
+        )
+        for node, matrix in zip(nodes, matrices, strict=True):
+            scaled = (matrix * scale[:, None]).astype(np.float32)
+            weights[node.input[1]].CopyFrom(numpy_helper.from_array(scaled, node.input[1]))
+            node.input[0] = f"{tensor}_smoothed"
+        graph.initializer.append(
+            numpy_helper.from_array((1 / scale).astype(np.float32), f"{tensor}_smoothing")
+        )
+        scales[tensor] = onnx.helper.make_node(
+            "Mul", [tensor, f"{tensor}_smoothing"], [f"{tensor}_smoothed"], name=f"{tensor}_smooth"
+        )
+    ordered = []
+    for node in graph.node:  # each Mul right before the first node that reads its output
+        for name in node.input:
+            pending = next((t for t, mul in scales.items() if mul.output[0] == name), None)
+            if pending is not None:
+                ordered.append(scales.pop(pending))
+        ordered.append(node)
+    del graph.node[:]
+    graph.node.extend(ordered)
+    onnx.save(model, str(out))
+    return out
+
+
+def quantize_encoder(
+    fp32: Path, out: Path, feeds: Iterable[Mapping[str, np.ndarray]]
+) -> tuple[Path, list[str]]:
+    """The shipped INT8 graph: FFN MatMuls smoothed on ``feeds`` and quantized, the rest
+    FP32; also the names of the weight MatMuls kept in FP32."""
+    kept = kept_in_fp32(fp32)
+    quantized = [name for name in weight_matmuls(fp32) if name not in kept]
+    smoothed = out.with_name(f".smoothed-{out.name}")
+    try:
+        smooth(fp32, smoothed, channel_absmax(fp32, feeds), quantized)
+        return quantize(smoothed, out, keep_fp32=kept), kept
+    finally:
+        smoothed.unlink(missing_ok=True)

@@ -85,7 +85,7 @@ def product_titles(count: int, seed: int = SEED) -> list[str]:
         title += f", {rng.choice(_COLORS)}"
         if rng.random() < 0.4:
             title += f" {rng.choice(_AUDIENCES)}"
-        if rng.random() < 0.3:
+        if rng.random() < 0.1:
             title += f" - {rng.choice(_DETAILS)}"
         titles[title] = None
     return list(titles)
@@ -112,7 +112,7 @@ def product_queries(count: int, seed: int = SEED + 1) -> list[str]:
 def stdlib_sentences(root: Path | None = None) -> list[str]:
     """English sentences from the standard library's docstrings, in a stable order.
 
-    Kept: 6 to 20 words, mostly words (not code), starting with a capital letter.
+    Kept: 6 to 16 words, mostly words (not code), starting with a capital letter.
     """
     folder = root or Path(sysconfig.get_paths()["stdlib"])
     sentences: dict[str, None] = {}
@@ -135,7 +135,7 @@ def stdlib_sentences(root: Path | None = None) -> list[str]:
 
 def _is_prose(sentence: str) -> bool:
     words = sentence.split()
-    if not 6 <= len(words) <= 20 or not sentence[0].isupper() or ">>>" in sentence:
+    if not 6 <= len(words) <= 16 or not sentence[0].isupper() or ">>>" in sentence:
         return False
     return len(_WORDS.findall(sentence)) >= 0.7 * len(words)
 
@@ -149,7 +149,7 @@ def for_calibration(text: str) -> bool:
 def text_sets(
     *, calibration: int = 256, queries: int = 500, documents: int = 10_000, seed: int = SEED
 ) -> TextSets:
-    """Product search and stdlib sentences in each set: 3/5 of the queries and 7/10 of the
+    """Product search and stdlib sentences in each set: 3/5 of the queries and 17/20 of the
     documents are product texts, the rest stdlib sentences; calibration draws from both."""
     rng = random.Random(seed)
     generated = product_titles(documents * 2) + product_queries(queries * 2)
@@ -163,7 +163,7 @@ def text_sets(
     rng.shuffle(pools["sentences"])
     product_share = queries * 3 // 5
     query_sentences = pools["sentences"][: queries - product_share]
-    document_sentences = pools["sentences"][len(query_sentences) :][: documents * 3 // 10]
+    document_sentences = pools["sentences"][len(query_sentences) :][: documents * 3 // 20]
     chosen = TextSets(
         calibration=tuple(rng.sample(pools["calibration"], calibration)),
         queries=tuple(pools["queries"][:product_share] + query_sentences),
