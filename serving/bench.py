@@ -41,6 +41,7 @@ from rich.table import Table
 from hybrid.paths import BUILD_DIR, LOCAL
 from hybrid.precision import FP32, INT8
 from modelkit.build import build
+from modelkit.errors import ModelkitError
 from serving.inprocess import InProcessEmbedder
 from serving.local import processes, triton
 
@@ -195,15 +196,19 @@ def measurement(
 
 
 def render_repositories(stack: str, out: Path) -> dict[str, Path]:
-    """The stack's local target rendered once per precision (through the quality gate)."""
-    return {
-        precision: build(
-            stack, targets=[LOCAL], out=out / "repos" / precision, precision={LOCAL: precision}
-        )
-        .targets[0]
-        .path
-        for precision in PRECISIONS
-    }
+    """The stack's local target rendered once per precision; a precision whose variant the
+    quality gate refuses is left out (and said so), the others are still measured."""
+    repositories = {}
+    for precision in PRECISIONS:
+        try:
+            result = build(
+                stack, targets=[LOCAL], out=out / "repos" / precision, precision={LOCAL: precision}
+            )
+        except ModelkitError as refused:
+            console.print(f"[yellow]not benchmarking {precision}:[/] {refused}", highlight=False)
+            continue
+        repositories[precision] = result.targets[0].path
+    return repositories
 
 
 def start_server(source: Path, folder: Path) -> tuple[processes.Process, str]:
@@ -305,7 +310,7 @@ def benchmark(
 
         for round_ in range(1, rounds + 1):
             for clients in concurrency:
-                for precision in PRECISIONS:
+                for precision in repositories:
                     for kind in KINDS:
                         if kind == "in-process batched" and clients == 1:
                             continue  # the same as per-call

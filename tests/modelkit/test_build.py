@@ -11,7 +11,7 @@ from hybrid.config import load_stack_config
 from hybrid.manifest import Manifest, load_verified
 from hybrid.models import PRIVATE_ONLY_MODELS
 from hybrid.paths import MODEL_REPO, TARGETS
-from modelkit.artifacts import ENCODER_INT8_ONNX, ENCODER_ONNX, MINILM
+from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import BuildResult, build
 from modelkit.errors import PlacementError
 from modelkit.placement import expand, site_models
@@ -64,7 +64,7 @@ def test_local_target_serves_everything_through_the_python_backend(repos) -> Non
         assert list(batching.preferred_batch_size) == list(tuning.preferred_batch_sizes)
         assert batching.max_queue_delay_microseconds == tuning.max_queue_delay_us
     encoder = _config(root, "minilm_encoder")
-    assert encoder.parameters["onnx_file"].string_value == ENCODER_INT8_ONNX, "dev serves int8"
+    assert encoder.parameters["onnx_file"].string_value == ENCODER_ONNX
     assert encoder.parameters["intra_op_threads"].string_value == str(
         LOCAL_TUNING["minilm_encoder"].threads
     )
