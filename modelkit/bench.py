@@ -1,10 +1,8 @@
-"""``make bench-models``: the encoder on CPU in ONNX Runtime (FP32 and the gated INT8
-variant), TorchScript and eager torch.
+"""``make bench-models``: the encoder on CPU in ONNX Runtime, TorchScript and eager torch.
 
-The runtimes run the same inputs one after another in each cell (batch x sequence
-length), so their ratios are measured side by side. The table also says which FP32 format
-the local target serves and whether this run's numbers agree with that choice, and what
-INT8 gains over it.
+The three formats run the same inputs one after another in each cell (batch x sequence
+length), so their ratios are measured side by side. The table also says which format the
+local target serves and whether this run's numbers agree with that choice.
 """
 
 import math
@@ -20,22 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from hybrid.paths import CACHE_DIR
-from modelkit.artifacts import (
-    ENCODER_INT8_ONNX,
-    ENCODER_ONNX,
-    ENCODER_TORCHSCRIPT,
-    MINILM,
-    MINILM_INT8,
-)
-from modelkit.build import build_artifacts
+from modelkit.artifacts import ENCODER_ONNX, ENCODER_TORCHSCRIPT, MINILM, RECIPES
+from modelkit.cache import ensure
 from modelkit.render import LOCAL_ENCODER_RUNTIME
 
 BATCHES = (1, 8, 32)
 LENGTHS = (16, 128)
-INT8_RUNTIME = "onnxruntime int8"
-FORMATS = ("onnxruntime", "torchscript", "eager")
-"""The FP32 formats the local target chooses among."""
-RUNTIMES = (*FORMATS, INT8_RUNTIME)
+RUNTIMES = ("onnxruntime", "torchscript", "eager")
 WARMUP_CALLS = 4
 """TorchScript's profiling executor specializes on the first calls of each new shape."""
 ROUNDS = 3
@@ -81,18 +70,13 @@ def run_benchmark(seconds_per_cell: float, plot: str | None, console: Console) -
 
     from modelkit import minilm
 
-    artifacts = build_artifacts((MINILM, MINILM_INT8), CACHE_DIR, lambda what, done, total: None)
-    artifact = artifacts[MINILM]
+    artifact = ensure(RECIPES[MINILM], CACHE_DIR, lambda what, done, total: None)
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session, int8 = (
-        ort.InferenceSession(str(path), options, ["CPUExecutionProvider"])
-        for path in (
-            artifact.path(ENCODER_ONNX),
-            artifacts[MINILM_INT8].path(ENCODER_INT8_ONNX),
-        )
+    session = ort.InferenceSession(
+        str(artifact.path(ENCODER_ONNX)), options, ["CPUExecutionProvider"]
     )
     traced = torch.jit.load(str(artifact.path(ENCODER_TORCHSCRIPT))).eval()
     eager = minilm.load_encoder()
@@ -107,7 +91,6 @@ def run_benchmark(seconds_per_cell: float, plot: str | None, console: Console) -
                     "onnxruntime": partial(session.run, None, feed),
                     "torchscript": partial(_no_grad, traced, ids, mask),
                     "eager": partial(_no_grad, eager, ids, mask),
-                    INT8_RUNTIME: partial(int8.run, None, feed),
                 }
                 status.update(f"batch {batch} x {length} tokens")
                 cells += measure(runs, batch, length, seconds_per_cell * len(runs))
@@ -158,7 +141,6 @@ def _print(cells: list[Cell], threads: int, console: Console) -> None:
         for runtime in RUNTIMES
         if runtime != LOCAL_ENCODER_RUNTIME
     }
-    int8_gain = 1 / speedups.pop(INT8_RUNTIME)
     versus = ", ".join(f"{ratio:.2f}x {runtime}" for runtime, ratio in speedups.items())
     cells_note = f"throughput, geometric mean over {len(BATCHES) * len(LENGTHS)} cells"
     if all(ratio >= 1.0 for ratio in speedups.values()):
@@ -175,11 +157,6 @@ def _print(cells: list[Cell], threads: int, console: Console) -> None:
             "if it holds.",
             highlight=False,
         )
-    console.print(
-        f"INT8 (the gated variant, `hybrid:encoderPrecision`) has {int8_gain:.2f}x the "
-        f"throughput of FP32 {LOCAL_ENCODER_RUNTIME} ({cells_note}).",
-        highlight=False,
-    )
 
 
 def _geometric_mean(values: list[float]) -> float:
