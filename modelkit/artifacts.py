@@ -32,7 +32,7 @@ def _minilm_inputs() -> list[Path]:
     return [model_dir() / name for name in ("model.safetensors", "config.json", "tokenizer.json")]
 
 
-def _build_minilm(folder: Path, report: Report, _: Mapping[str, Artifact]) -> dict[str, Any]:
+def _build_minilm(folder: Path, report: Report, used: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -107,7 +107,7 @@ def _onnx_signature(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return {"inputs": describe(graph.input), "outputs": describe(graph.output)}
 
 
-def _build_ranker(folder: Path, report: Report, _: Mapping[str, Artifact]) -> dict[str, Any]:
+def _build_ranker(folder: Path, report: Report, used: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import torch
 

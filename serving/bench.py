@@ -198,7 +198,7 @@ def measurement(
 def render_repositories(stack: str, out: Path) -> dict[str, Path]:
     """The stack's local target rendered once per precision; a precision whose variant the
     quality gate refuses is left out (and said so), the others are still measured."""
-    repositories = {}
+    repositories: dict[str, Path] = {}
     for precision in PRECISIONS:
         try:
             result = build(
@@ -364,7 +364,7 @@ def goals(results: Sequence[Measurement]) -> dict[str, dict[str, Any]]:
         ),
         f"served fp32 / best in-process fp32 at {top}": (ratio.get(f"served {FP32}"), TARGET_RATIO),
     }
-    body = {
+    body: dict[str, dict[str, Any]] = {
         name: {
             "measured": value,
             "target": f">= {target}",
