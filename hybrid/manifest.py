@@ -45,6 +45,9 @@ class Manifest:
     needs from the manifest instead of reading the sources."""
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Model -> the TensorRT shape profile its plans are built with on the clusters."""
+    quality: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Model -> what a compressed variant was measured at against FP32 when it was built
+    (precision, its file and sha256, the quality gate's numbers and thresholds)."""
 
     @property
     def content_hash(self) -> str:
@@ -64,6 +67,7 @@ class Manifest:
         files: Mapping[str, FileEntry],
         calls: Mapping[str, Iterable[str]] | None = None,
         profiles: Mapping[str, Mapping[str, Any]] | None = None,
+        quality: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> "Manifest":
         """A manifest with sorted models and files, so equal content gives equal JSON."""
         return cls(
@@ -72,7 +76,8 @@ class Manifest:
             tuple(sorted(models)),
             dict(sorted(files.items())),
             {name: tuple(steps) for name, steps in sorted((calls or {}).items())},
-            json.loads(json.dumps(dict(sorted((profiles or {}).items())))),  # as read back
+            _as_read_back(profiles),
+            _as_read_back(quality),
         )
 
     @classmethod
@@ -100,7 +105,13 @@ class Manifest:
                 for name, entry in raw["files"].items()
             }
             manifest = cls.build(
-                raw["target"], raw["stack"], raw["models"], files, raw["calls"], raw["profiles"]
+                raw["target"],
+                raw["stack"],
+                raw["models"],
+                files,
+                raw["calls"],
+                raw["profiles"],
+                raw["quality"],
             )
             recorded = raw["content_hash"]
         except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -125,6 +136,7 @@ class Manifest:
             "models": list(self.models),
             "calls": {name: list(steps) for name, steps in self.calls.items()},
             "profiles": dict(self.profiles),
+            "quality": dict(self.quality),
             "files": {
                 name: {"sha256": entry.sha256, "size": entry.size}
                 for name, entry in self.files.items()
@@ -189,7 +201,13 @@ class Manifest:
         files = {name: e for name, e in self.files.items() if name.split("/", 1)[0] in wanted}
         calls = {name: steps for name, steps in self.calls.items() if name in wanted}
         profiles = {name: p for name, p in self.profiles.items() if name in wanted}
-        return Manifest.build(self.target, self.stack, wanted, files, calls, profiles)
+        quality = {name: q for name, q in self.quality.items() if name in wanted}
+        return Manifest.build(self.target, self.stack, wanted, files, calls, profiles, quality)
+
+
+def _as_read_back(by_model: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """Sorted by model and in JSON types, so a manifest equals itself after a round trip."""
+    return json.loads(json.dumps(dict(sorted((by_model or {}).items()))))
 
 
 def load_verified(root: Path) -> Manifest:

@@ -1,20 +1,24 @@
-"""The two things the build makes: the exported MiniLM encoder and the trained ctr_ranker.
+"""What the build makes: the exported MiniLM encoder, its INT8 variant, the trained ctr_ranker.
 
 Each recipe checks its own output before it is cached (exported graphs against eager
-torch, the ranker's AUC against its target), so a broken export never reaches a target.
+torch, the INT8 graph against the FP32 one on the quality gate, the ranker's AUC against
+its target), so a broken export never reaches a target.
 """
 
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelkit.cache import Recipe, Report
+from modelkit.cache import Artifact, Recipe, Report
 from modelkit.errors import BuildError
 
 MINILM = "minilm"
+MINILM_INT8 = "minilm_int8"
 RANKER = "ctr_ranker"
 ENCODER_ONNX = "model.onnx"
+ENCODER_INT8_ONNX = "model.int8.onnx"
 ENCODER_TORCHSCRIPT = "encoder.pt"
 TOKENIZER_JSON = "tokenizer.json"
 RANKER_TORCHSCRIPT = "model.pt"
@@ -28,7 +32,7 @@ def _minilm_inputs() -> list[Path]:
     return [model_dir() / name for name in ("model.safetensors", "config.json", "tokenizer.json")]
 
 
-def _build_minilm(folder: Path, report: Report) -> dict[str, Any]:
+def _build_minilm(folder: Path, report: Report, used: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -103,7 +107,7 @@ def _onnx_signature(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return {"inputs": describe(graph.input), "outputs": describe(graph.output)}
 
 
-def _build_ranker(folder: Path, report: Report) -> dict[str, Any]:
+def _build_ranker(folder: Path, report: Report, used: Mapping[str, Artifact]) -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -139,6 +143,39 @@ def _build_ranker(folder: Path, report: Report) -> dict[str, Any]:
     }
 
 
+def _build_minilm_int8(
+    folder: Path, report: Report, used: Mapping[str, Artifact]
+) -> dict[str, Any]:
+    """Smooth and quantize the FP32 graph's FFN MatMuls on the calibration texts; gate it."""
+    from modelkit import quality
+    from modelkit.quantize import SMOOTHING, quantize_encoder
+    from modelkit.texts import text_sets
+    from modelkit.tokenization import load_tokenizer, tokenize
+
+    started = time.perf_counter()
+    fp32 = used[MINILM].path(ENCODER_ONNX)
+    report("INT8: calibration and evaluation texts", 0, 3)
+    sets = text_sets()
+    tokenizer = load_tokenizer()
+    report("INT8: smooth and quantize on calibration", 1, 3)
+    feeds = (
+        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
+        for batch in quality.batches(sets.calibration)
+    )
+    out, kept = quantize_encoder(fp32, folder / ENCODER_INT8_ONNX, feeds)
+    report("INT8: quality gate vs FP32", 2, 3)
+    measured = quality.evaluate(quality.onnx_embedder(fp32), quality.onnx_embedder(out), sets)
+    quality.check(measured, "the INT8 encoder")
+    return {
+        "quality": measured.facts(),
+        "kept_fp32": kept,
+        "calibration": {"texts": len(sets.calibration), "smoothing": SMOOTHING},
+        "reference": {"file": ENCODER_ONNX, "sha256": used[MINILM].files[ENCODER_ONNX].sha256},
+        "signature": _onnx_signature(out),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 RECIPES: dict[str, Recipe] = {
     MINILM: Recipe(
         name=MINILM,
@@ -152,6 +189,22 @@ RECIPES: dict[str, Recipe] = {
         packages=("torch", "transformers", "tokenizers", "onnx", "onnxscript", "onnxruntime"),
         inputs=_minilm_inputs,
         build=_build_minilm,
+    ),
+    MINILM_INT8: Recipe(
+        name=MINILM_INT8,
+        modules=(
+            "modelkit.artifacts",
+            "modelkit.quantize",
+            "modelkit.quality",
+            "modelkit.texts",
+            "modelkit.tokenization",
+        ),
+        packages=("onnx", "onnxruntime", "tokenizers", "numpy"),
+        # The FP32 graph comes in through ``uses``; the stdlib texts change with the Python,
+        # which comes with a new venv (new package versions) here.
+        inputs=list,
+        build=_build_minilm_int8,
+        uses=(MINILM,),
     ),
     RANKER: Recipe(
         name=RANKER,

@@ -9,14 +9,15 @@ would not change is not rewritten, which keeps a no-op rebuild well under two se
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hybrid.config import load_stack_config
+from hybrid.config import StackConfig, load_stack_config
 from hybrid.manifest import Manifest, ManifestError
 from hybrid.paths import CACHE_DIR, MODEL_REPO, PLANS_DIR, REPOS_DIR, TARGETS
-from modelkit.artifacts import RECIPES, TOKENIZER_JSON
+from hybrid.precision import ALLOWED_PRECISIONS, INT8
+from modelkit.artifacts import MINILM_INT8, RECIPES, TOKENIZER_JSON
 from modelkit.cache import Artifact, Report, ensure
 from modelkit.errors import ModelkitError
 from modelkit.render import VERSION, RenderInputs, TargetPlan, plan_target
@@ -49,8 +50,10 @@ def build(
     cache_dir: Path = CACHE_DIR,
     plans_dir: Path = PLANS_DIR,
     report: Report | None = None,
+    precision: Mapping[str, str] | None = None,
 ) -> BuildResult:
-    """Render ``targets`` of ``stack`` into ``out/<target>/``.
+    """Render ``targets`` of ``stack`` into ``out/<target>/``; ``precision`` overrides the
+    stack's ``hybrid:encoderPrecision`` for some targets (the benchmark serves both).
 
     Raises ModelkitError (sources, placement, artifacts) or ConfigError (the stack file).
     """
@@ -60,11 +63,32 @@ def build(
     if unknown:
         raise ModelkitError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
     config = load_stack_config(stack)
-    artifacts = {name: ensure(recipe, cache_dir, notify) for name, recipe in RECIPES.items()}
+    if precision:
+        refused = {t: p for t, p in precision.items() if p not in ALLOWED_PRECISIONS.get(t, ())}
+        if refused:
+            raise ModelkitError(f"precision {refused} is not one of {ALLOWED_PRECISIONS}")
+        chosen = {**config.serving.encoder_precision, **precision}
+        config = replace(config, serving=replace(config.serving, encoder_precision=chosen))
+    artifacts = build_artifacts(needed_artifacts(config, targets), cache_dir, notify)
     inputs = RenderInputs(source, artifacts, plans_dir)
     plans = [plan_target(target, config, inputs) for target in targets]
     results = _publish(plans, stack, out, notify)
     return BuildResult(stack, tuple(results), artifacts, time.perf_counter() - started)
+
+
+def needed_artifacts(config: StackConfig, targets: Sequence[str]) -> tuple[str, ...]:
+    """Every artifact but the INT8 encoder, which is built (and gated) only when served."""
+    quantized = any(config.serving.encoder_precision[target] == INT8 for target in targets)
+    return tuple(name for name in RECIPES if name != MINILM_INT8 or quantized)
+
+
+def build_artifacts(names: Sequence[str], cache_dir: Path, report: Report) -> dict[str, Artifact]:
+    """The named artifacts from the cache (built if needed), each after the ones it uses."""
+    artifacts: dict[str, Artifact] = {}
+    for name in RECIPES:
+        if name in names:
+            artifacts[name] = ensure(RECIPES[name], cache_dir, report, artifacts)
+    return artifacts
 
 
 def _publish(plans: list[TargetPlan], stack: str, out: Path, notify: Report) -> list[TargetResult]:

@@ -12,7 +12,7 @@ import importlib.util
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,11 @@ class Recipe:
     """Installed distributions whose version is part of the key."""
     inputs: Callable[[], Iterable[Path]]
     """Data files whose content is part of the key."""
-    build: Callable[[Path, Report], dict[str, Any]]
-    """Writes the artifact's files into a folder; returns facts worth keeping (metrics)."""
+    build: Callable[[Path, Report, Mapping[str, "Artifact"]], dict[str, Any]]
+    """Writes the artifact's files into a folder, given the ``uses`` artifacts; returns facts
+    worth keeping (metrics)."""
+    uses: tuple[str, ...] = ()
+    """Artifacts built first whose files this one is made from; their keys are part of its key."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,11 @@ class Artifact:
         return self.folder / name
 
 
-def recipe_key(recipe: Recipe) -> str:
-    """sha256 over the recipe's modules, package versions and input files."""
+def recipe_key(recipe: Recipe, upstream: Mapping[str, "Artifact"] | None = None) -> str:
+    """sha256 over the recipe's modules, package versions, input files and used artifacts."""
     parts: dict[str, Any] = {"recipe": recipe.name, "modules": {}, "packages": {}, "inputs": []}
+    if recipe.uses:
+        parts["uses"] = {name: (upstream or {})[name].key for name in recipe.uses}
     for module in recipe.modules:
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:
@@ -67,9 +72,18 @@ def recipe_key(recipe: Recipe) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def ensure(recipe: Recipe, cache_dir: Path, report: Report) -> Artifact:
-    """The cached artifact for the recipe's current key, building it first if needed."""
-    key = recipe_key(recipe)
+def ensure(
+    recipe: Recipe,
+    cache_dir: Path,
+    report: Report,
+    upstream: Mapping[str, "Artifact"] | None = None,
+) -> Artifact:
+    """The cached artifact for the recipe's current key, building it first if needed.
+
+    ``upstream`` holds (at least) the artifacts the recipe ``uses``.
+    """
+    used = {name: (upstream or {})[name] for name in recipe.uses}
+    key = recipe_key(recipe, used)
     folder = cache_dir / f"{recipe.name}-{key[:16]}"
     cached = _load(folder, key)
     if cached is not None:
@@ -77,7 +91,7 @@ def ensure(recipe: Recipe, cache_dir: Path, report: Report) -> Artifact:
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".building-{recipe.name}-", dir=cache_dir))
     try:
-        facts = recipe.build(staging, report)
+        facts = recipe.build(staging, report, used)
         files = {
             path.name: FileEntry(file_sha256(path), path.stat().st_size)
             for path in sorted(staging.iterdir())

@@ -6,7 +6,9 @@ The per-target choices live here:
 
 - ``local``: the local Triton has only the python backend, so the encoder is a python
   model running the ONNX graph on onnxruntime (faster than TorchScript on CPU, see
-  ``make bench-models``) and the ranker a python model running its TorchScript.
+  ``make bench-models``) and the ranker a python model running its TorchScript. The
+  stack's ``hybrid:encoderPrecision`` picks the FP32 graph or its gated INT8 variant; the
+  INT8 file's measured quality goes into the manifest next to its hash.
 - sites: ``onnxruntime_onnx`` for the encoder, or ``tensorrt_plan`` when the stack enables
   plans (``hybrid:tensorrtPlans``) and one exists for every GPU type of the site's pools;
   ``pytorch_libtorch`` for the ranker; KIND_GPU; the ``tokenizers`` package shipped inside
@@ -22,9 +24,12 @@ from hybrid.config import StackConfig
 from hybrid.gpus import GpuType
 from hybrid.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
 from hybrid.paths import LOCAL
+from hybrid.precision import INT8
 from modelkit.artifacts import (
+    ENCODER_INT8_ONNX,
     ENCODER_ONNX,
     MINILM,
+    MINILM_INT8,
     RANKER,
     RANKER_TORCHSCRIPT,
     TOKENIZER_JSON,
@@ -94,10 +99,13 @@ class TargetPlan:
     files: dict[str, PlannedFile]
     calls: dict[str, tuple[str, ...]]
     profiles: dict[str, dict[str, Any]]
+    quality: dict[str, dict[str, Any]]
 
     def manifest(self, stack: str) -> Manifest:
         entries = {name: planned.entry for name, planned in self.files.items()}
-        return Manifest.build(self.target, stack, self.models, entries, self.calls, self.profiles)
+        return Manifest.build(
+            self.target, stack, self.models, entries, self.calls, self.profiles, self.quality
+        )
 
     def write(self, root: Path) -> None:
         for name, planned in self.files.items():
@@ -120,6 +128,8 @@ class _Context:
     gpus: tuple[GpuType, ...]
     tensorrt: bool
     """The stack serves TensorRT plans where they exist (never on the local target)."""
+    precision: str
+    """What the encoder serves here (``hybrid:encoderPrecision``)."""
     inputs: RenderInputs
 
     @property
@@ -163,10 +173,17 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
     else:
         models = site_models(config, target, inputs.source)
         gpus = config.gpu_types_on(target)
-    context = _Context(target, gpus, config.serving.tensorrt and target != LOCAL, inputs)
+    context = _Context(
+        target,
+        gpus,
+        config.serving.tensorrt and target != LOCAL,
+        config.serving.encoder_precision[target],
+        inputs,
+    )
     files: dict[str, PlannedFile] = {}
     calls: dict[str, tuple[str, ...]] = {}
     profiles: dict[str, dict[str, Any]] = {}
+    quality: dict[str, dict[str, Any]] = {}
     for model in models:
         renderer = _RENDERERS.get(model)
         if renderer is None:
@@ -182,7 +199,23 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
             render_config(config_message).encode()
         )
         files.update({f"{model}/{VERSION}/{name}": f for name, f in version_files.items()})
-    return TargetPlan(target, models, files, calls, profiles)
+        if model == ENCODER and context.precision == INT8:
+            quality[model] = _int8_quality(context, f"{model}/{VERSION}/{ENCODER_INT8_ONNX}")
+    return TargetPlan(target, models, files, calls, profiles, quality)
+
+
+def _int8_quality(context: _Context, path: str) -> dict[str, Any]:
+    """What the manifest records of the INT8 encoder: its file and hash, what it was
+    quantized from, and the gate's measured numbers."""
+    built = context.inputs.artifacts[MINILM_INT8]
+    return {
+        "precision": INT8,
+        "file": path,
+        "sha256": built.files[ENCODER_INT8_ONNX].sha256,
+        "reference": built.facts["reference"],
+        "kept_fp32": built.facts["kept_fp32"],
+        **built.facts["quality"],
+    }
 
 
 def encoder_profile(source: Path) -> ShapeProfile:
@@ -231,9 +264,15 @@ def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
     if context.local:
         tuning = LOCAL_TUNING["minilm_encoder"]
         config.backend = "python"
+        if context.precision == INT8:
+            check_signature(
+                "minilm_encoder", config, context.inputs.artifacts[MINILM_INT8].facts["signature"]
+            )
+            onnx = {ENCODER_INT8_ONNX: context.artifact_file(MINILM_INT8, ENCODER_INT8_ONNX)}
+        (onnx_file,) = onnx
         set_parameters(
             config,
-            {"onnx_file": ENCODER_ONNX, "intra_op_threads": tuning.threads, "inter_op_threads": 1},
+            {"onnx_file": onnx_file, "intra_op_threads": tuning.threads, "inter_op_threads": 1},
         )
         # Without ragged batching the dynamic batcher merges only requests of one padded
         # width, which on a mixed stream means batches of ~2; model.py groups widths itself.

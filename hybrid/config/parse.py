@@ -27,6 +27,7 @@ from hybrid.config.stack_file import declared_keys, read_stack_file
 from hybrid.gpus import GPU_TYPES, N1_MACHINE_VCPUS, GpuType, carried_by
 from hybrid.models import DEFAULT_LATENCY_SLO_MS, DEFAULT_MODEL_PLACEMENT, refused_on
 from hybrid.paths import PROJECT_ROOT
+from hybrid.precision import ALLOWED_PRECISIONS, CPU_TARGETS, DEFAULT_PRECISION
 from hybrid.sites import SITES
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE")
@@ -260,6 +261,7 @@ def _serving(reader: "_Reader") -> ServingConfig:
         monitoring_namespace=reader.string("hybrid:monitoringNamespace"),
         repository_dir=reader.string("hybrid:modelRepositoryDir"),
         latency_slo_ms=_latency_slos(reader),
+        encoder_precision=_encoder_precision(reader),
     )
 
 
@@ -285,6 +287,37 @@ def _latency_slos(reader: "_Reader") -> dict[str, int]:
         else:
             slos[name] = value
     return slos
+
+
+def _encoder_precision(reader: "_Reader") -> dict[str, str]:
+    key = "hybrid:encoderPrecision"
+    try:
+        raw = _decoded(reader.value(key, default=None))
+    except ValueError:
+        raw = "(not JSON)"
+    if raw is None:
+        return dict(DEFAULT_PRECISION)
+    if not isinstance(raw, dict):
+        reader.problem(key, f"must map a target {list(ALLOWED_PRECISIONS)} to a precision")
+        return dict(DEFAULT_PRECISION)
+    precision: dict[str, str] = dict(DEFAULT_PRECISION)
+    for target, value in raw.items():
+        allowed = ALLOWED_PRECISIONS.get(target)
+        if allowed is None:
+            reader.problem(
+                f"{key}.{target}", f"unknown target; known targets: {list(ALLOWED_PRECISIONS)}"
+            )
+        elif value not in allowed:
+            why = (
+                "a CPU target serves onnxruntime FP32 or the gated INT8 variant"
+                if target in CPU_TARGETS
+                else "a GPU target serves TensorRT FP16 plans (the FP32 ONNX graph until "
+                "hybrid:tensorrtPlans has built them); INT8 is a CPU format here"
+            )
+            reader.problem(f"{key}.{target}", f"{value!r} is not one of {list(allowed)}: {why}")
+        else:
+            precision[target] = value
+    return precision
 
 
 def _check_serving(reader: "_Reader", config: StackConfig) -> None:

@@ -100,6 +100,8 @@ class ServingConfig:
     """Rendered repositories (``make models``), relative to the project root."""
     latency_slo_ms: dict[str, int]
     """Model name -> end-to-end latency SLO in ms, as the clients see it (burst routing)."""
+    encoder_precision: dict[str, str]
+    """Target (local, public, private) -> the precision its encoder serves (hybrid.precision)."""
 
     @property
     def triton_image(self) -> str:

@@ -13,6 +13,7 @@ OBJECT_KEYS = (
     "hybrid:privateGpuPools",
     "hybrid:models",
     "hybrid:latencySloMs",
+    "hybrid:encoderPrecision",
 )
 """Object-valued keys, which Pulumi.yaml cannot declare."""
 

@@ -293,6 +293,28 @@ BAD_CONFIGS = {
         "hybrid:latencySloMs.text_embedding",
         "must be an integer of ms in 1..60000, got 0",
     ),
+    "int8-on-a-gpu-target": (
+        _dev(encoderPrecision={"public": "int8"}),
+        "hybrid:encoderPrecision.public",
+        "'int8' is not one of ['fp16']: a GPU target serves TensorRT FP16 plans (the FP32 ONNX "
+        "graph until hybrid:tensorrtPlans has built them); INT8 is a CPU format here",
+    ),
+    "precision-the-cpu-target-cannot-serve": (
+        _dev(encoderPrecision={"local": "int4"}),
+        "hybrid:encoderPrecision.local",
+        "'int4' is not one of ['fp32', 'int8']: a CPU target serves onnxruntime FP32 or the "
+        "gated INT8 variant",
+    ),
+    "precision-for-an-unknown-target": (
+        _dev(encoderPrecision={"edge": "int8"}),
+        "hybrid:encoderPrecision.edge",
+        "unknown target; known targets: ['local', 'public', 'private']",
+    ),
+    "precision-not-a-map": (
+        _dev(encoderPrecision="int8"),
+        "hybrid:encoderPrecision",
+        "must map a target ['local', 'public', 'private'] to a precision",
+    ),
     "asn-not-a-number": (
         _dev(awsAsn="sixty-four"),
         "hybrid:awsAsn",
@@ -315,6 +337,13 @@ def test_product_search_has_a_200_ms_slo_by_default() -> None:
     assert load_stack_config("dev").serving.latency_slo_ms == {"text_embedding": 200}
     slos = parse_stack_config("dev", _dev(latencySloMs='{"text_embedding": 150}'))
     assert slos.serving.latency_slo_ms == {"text_embedding": 150}, "JSON text, as the engine"
+
+
+def test_each_target_serves_its_precision() -> None:
+    defaults = parse_stack_config("dev", _dev(encoderPrecision=None)).serving.encoder_precision
+    assert defaults == {"local": "fp32", "public": "fp16", "private": "fp16"}
+    engine = parse_stack_config("dev", _dev(encoderPrecision='{"local": "fp32"}'))
+    assert engine.serving.encoder_precision["local"] == "fp32", "JSON text, as the engine"
 
 
 def test_prod_needs_three_zones() -> None:

@@ -64,7 +64,7 @@ def test_local_target_serves_everything_through_the_python_backend(repos) -> Non
         assert list(batching.preferred_batch_size) == list(tuning.preferred_batch_sizes)
         assert batching.max_queue_delay_microseconds == tuning.max_queue_delay_us
     encoder = _config(root, "minilm_encoder")
-    assert encoder.parameters["onnx_file"].string_value == "model.onnx"
+    assert encoder.parameters["onnx_file"].string_value == ENCODER_ONNX
     assert encoder.parameters["intra_op_threads"].string_value == str(
         LOCAL_TUNING["minilm_encoder"].threads
     )
