@@ -42,7 +42,10 @@ class SiteUnavailableError(ServingError):
         sites: tuple[str, ...],
         causes: dict[str, str],
         sensitive: bool = False,
+        refused: bool = False,
     ) -> None:
+        """`refused`: every site refused the connection, so the call gave up before its
+        deadline (`RetryPolicy.refused_attempts`)."""
         self.model = model
         self.sites = sites
         self.causes = causes
@@ -54,9 +57,14 @@ class SiteUnavailableError(ServingError):
         else:
             only = " (placed only there; never sent elsewhere)" if len(sites) == 1 else ""
             where = f"it is placed on {placed}{only}"
+        outcome = (
+            "every site refused the connection, so it failed at once"
+            if refused
+            else "no site answered before the deadline"
+        )
         super().__init__(
-            f"model '{model}' is unavailable: {where} and no site answered before the "
-            f"deadline ({detail}). Check `make status-local` or the site's endpoint."
+            f"model '{model}' is unavailable: {where} and {outcome} ({detail}). "
+            "Check `make status-local` or the site's endpoint."
         )
 
 

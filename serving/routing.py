@@ -269,7 +269,9 @@ class Router:
                 if counted:
                     reason = FAIL_CLOSED if kept else UNAVAILABLE
                     self._count("+".join(held), model, reason, sensitive)
-                raise SiteUnavailableError(model, held, causes, sensitive=sensitive)
+                raise SiteUnavailableError(
+                    model, held, causes, sensitive=sensitive, refused=down and remaining > 0
+                )
             time.sleep(min(pause * (1 + random.random()), remaining, policy.max_backoff))
             pause *= 2
 
