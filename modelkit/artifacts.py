@@ -146,9 +146,9 @@ def _build_ranker(folder: Path, report: Report, used: Mapping[str, Artifact]) ->
 def _build_minilm_int8(
     folder: Path, report: Report, used: Mapping[str, Artifact]
 ) -> dict[str, Any]:
-    """Smooth and quantize the FP32 graph's FFN MatMuls on the calibration texts; gate it."""
+    """Smooth and quantize the FP32 graph's MatMuls on the calibration texts; gate it."""
     from modelkit import quality
-    from modelkit.quantize import SMOOTHING, quantize_encoder
+    from modelkit.quantize import quantize_encoder
     from modelkit.texts import text_sets
     from modelkit.tokenization import load_tokenizer, tokenize
 
@@ -162,14 +162,15 @@ def _build_minilm_int8(
         dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
         for batch in quality.batches(sets.calibration)
     )
-    out, kept = quantize_encoder(fp32, folder / ENCODER_INT8_ONNX, feeds)
+    out = folder / ENCODER_INT8_ONNX
+    recipe = quantize_encoder(fp32, out, feeds)
     report("INT8: quality gate vs FP32", 2, 3)
     measured = quality.evaluate(quality.onnx_embedder(fp32), quality.onnx_embedder(out), sets)
     quality.check(measured, "the INT8 encoder")
     return {
         "quality": measured.facts(),
-        "kept_fp32": kept,
-        "calibration": {"texts": len(sets.calibration), "smoothing": SMOOTHING},
+        "recipe": recipe,
+        "calibration": {"texts": len(sets.calibration)},
         "reference": {"file": ENCODER_ONNX, "sha256": used[MINILM].files[ENCODER_ONNX].sha256},
         "signature": _onnx_signature(out),
         "seconds": round(time.perf_counter() - started, 1),

@@ -2,33 +2,51 @@
 
 What is quantized, chosen by measurement (docs/models.md, "INT8 encoder"):
 
-- dynamic quantization: activation scales are computed per call from the actual tensor;
-  weights are INT8 per output channel;
-- only the two FFN MatMuls of the first three layers (the weights that change the width,
-  384 -> 1536 -> 384: two thirds of the MatMul work). Q, K, V and the attention output,
-  the attention products, softmax, LayerNorm, GELU, pooling and normalization stay FP32;
-- before quantizing, each quantized MatMul's input is smoothed (SmoothQuant): a few
-  channels of the LayerNorm and GELU outputs are far larger than the rest, and one 8-bit
-  scale per tensor rounds the others away. A per-channel ``Mul`` by ``1/s`` in front of
-  the MatMul and the weight rows multiplied by ``s`` leave the FP32 result unchanged and
-  move the range into the weights, ``s = amax(x)^a / amax(W)^(1-a)`` with ``a`` = 0.8,
-  from the calibration texts' activations.
+- dynamic quantization: activation scales are computed per call from the actual tensor
+  (one scale per tensor); weights are INT8 per output channel;
+- every MatMul with a weight: Q, K, V, the attention output and both FFN MatMuls of all six
+  layers. The attention products, softmax, LayerNorm, GELU, pooling and normalization stay
+  FP32;
+- before quantizing, each MatMul's input is *smoothed* (SmoothQuant): a few channels of
+  the LayerNorm and GELU outputs are far larger than the rest, and one 8-bit scale per
+  tensor rounds the others away. A per-channel ``Mul`` by ``1/s`` in front of the MatMul
+  and the weight rows multiplied by ``s`` leave the FP32 result unchanged and move the
+  range into the weights, ``s = amax(x)^a / amax(W)^(1-a)`` with ``a`` = SMOOTHING, from
+  the calibration texts' activations;
+- the first token ([CLS], the attention sink) is an outlier of its own: in the first
+  layers' FFNs its largest value is up to 4x the largest of every other token, so the one
+  scale per tensor is set by one row in each text. Where that is so (its smoothed range
+  above FIRST_TOKEN_AT of the rest's), the same ``Mul`` also shrinks that row by
+  ``c`` = rest / first, and a ``Mul`` after the MatMul grows the row's result back:
+  ``(x R) W R^-1 = x W`` for a diagonal ``R``, exact in FP32.
 """
 
 import contextlib
 import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-SMOOTHING = 0.8
-"""SmoothQuant's migration strength a: 0.5, 0.8, 0.9, 1.0 measured, 0.8 kept."""
-LAST_FFN_KEPT = 6
-"""FFN MatMuls of the last three layers kept FP32: top-10 agreement 0.9462 with all 12
-FFN MatMuls quantized, 0.9466 with the last layer's kept, 0.9486 with two, 0.9544 with
-three, the first that the gate passes (docs/models.md)."""
+if TYPE_CHECKING:
+    import onnx
+
+SMOOTHING = 0.6
+"""SmoothQuant's migration strength a, measured 0.5 to 1.0 (docs/models.md)."""
+FIRST_TOKEN_AT = 0.8
+"""A first-token row at most this share of the rest's range is left as it is."""
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """Per channel, the largest magnitude one MatMul input takes over the calibration
+    texts: in the first token's row, and in every other row (padding included)."""
+
+    first: np.ndarray
+    rest: np.ndarray
 
 
 def weight_matmuls(path: Path) -> list[str]:
@@ -63,22 +81,9 @@ def quantize(fp32: Path, out: Path, keep_fp32: Sequence[str] = ()) -> Path:
     return out
 
 
-def kept_in_fp32(path: Path) -> list[str]:
-    """The weight MatMuls left in FP32: those whose weight is square (Q, K, V, output),
-    and the last layers' FFNs (their rounding reaches the embedding least damped)."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
-    weighted = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
-    square = [n.name for n in weighted if len(set(shapes[n.input[1]])) == 1]
-    ffn = [n.name for n in weighted if n.name not in square]
-    return square + ffn[-LAST_FFN_KEPT:]
-
-
-def channel_absmax(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per input tensor of a weight MatMul, the largest magnitude of each channel over
-    ``feeds`` (one FP32 pass with those tensors exposed)."""
+def activation_ranges(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]]) -> dict[str, Ranges]:
+    """``Ranges`` of every weight MatMul's input over ``feeds`` (one FP32 pass with those
+    tensors exposed)."""
     import onnx
     import onnxruntime as ort
 
@@ -90,25 +95,31 @@ def channel_absmax(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]]) -> dic
     for name in names:
         model.graph.output.append(onnx.ValueInfoProto(name=name))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    absmax: dict[str, np.ndarray] = {}
+    first: dict[str, np.ndarray] = {}
+    rest: dict[str, np.ndarray] = {}
     for feed in feeds:
         for name, value in zip(names, session.run(names, dict(feed)), strict=True):
-            seen = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
-            absmax[name] = np.maximum(absmax.get(name, seen), seen)
-    return absmax
+            magnitude = np.abs(value)
+            seen_first = magnitude[:, 0].max(axis=0)
+            seen_rest = magnitude[:, 1:].reshape(-1, value.shape[-1]).max(axis=0)
+            first[name] = np.maximum(first.get(name, seen_first), seen_first)
+            rest[name] = np.maximum(rest.get(name, seen_rest), seen_rest)
+    return {name: Ranges(first[name], rest[name]) for name in names}
 
 
 def smooth(
     fp32: Path,
     out: Path,
-    absmax: Mapping[str, np.ndarray],
+    ranges: Mapping[str, Ranges],
     only: Sequence[str],
     strength: float = SMOOTHING,
-) -> Path:
-    """Write ``fp32`` with the inputs of the MatMuls named in ``only`` smoothed (see above);
-    MatMuls that share an input share its scale. The FP32 function is unchanged."""
+) -> list[str]:
+    """Write ``fp32`` to ``out`` with the inputs of the MatMuls named in ``only`` smoothed
+    and, where the first token stands out, its row rescaled (see above); MatMuls that share
+    an input share its scales. The FP32 function is unchanged. Returns the tensors whose
+    first-token row is rescaled."""
     import onnx
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load(str(fp32))
     graph = model.graph
@@ -117,46 +128,111 @@ def smooth(
     for node in graph.node:
         if node.name in only:
             consumers.setdefault(node.input[0], []).append(node)
-    scales: dict[str, onnx.NodeProto] = {}
+
+    def constant(name: str, value: float | np.ndarray, dtype: type = np.float32) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    steps: dict[str, list[onnx.NodeProto]] = {}  # placed before the first node reading them
+    restore: dict[str, onnx.NodeProto] = {}  # per MatMul: the Mul that grows its row back
+    rescaled: list[str] = []
     for tensor, nodes in consumers.items():
         matrices = [numpy_helper.to_array(weights[node.input[1]]) for node in nodes]
         wmax = np.max([np.abs(matrix).max(axis=1) for matrix in matrices], axis=0)
-        scale = np.maximum(absmax[tensor], 1e-5) ** strength / np.maximum(wmax, 1e-5) ** (
-            1 - strength
-        )
+        seen = ranges[tensor]
+        largest = np.maximum(np.maximum(seen.first, seen.rest), 1e-5)
+        scale = largest**strength / np.maximum(wmax, 1e-5) ** (1 - strength)
         for node, matrix in zip(nodes, matrices, strict=True):
             scaled = (matrix * scale[:, None]).astype(np.float32)
             weights[node.input[1]].CopyFrom(numpy_helper.from_array(scaled, node.input[1]))
             node.input[0] = f"{tensor}_smoothed"
-        graph.initializer.append(
-            numpy_helper.from_array((1 / scale).astype(np.float32), f"{tensor}_smoothing")
-        )
-        scales[tensor] = onnx.helper.make_node(
-            "Mul", [tensor, f"{tensor}_smoothing"], [f"{tensor}_smoothed"], name=f"{tensor}_smooth"
-        )
-    ordered = []
-    for node in graph.node:  # each Mul right before the first node that reads its output
+        factor = constant(f"{tensor}_smoothing", 1 / scale)
+        shrink = float((seen.rest / scale).max() / max((seen.first / scale).max(), 1e-12))
+        first_row: list[onnx.NodeProto] = []
+        if shrink < FIRST_TOKEN_AT:
+            rescaled.append(tensor)
+            rows = _row_factor(f"{tensor}_rows", shrink, constant)
+            back = _row_factor(f"{tensor}_rows_back", 1 / shrink, constant)
+            first_row = [
+                *rows,
+                *back,
+                helper.make_node("Mul", [rows[-1].output[0], factor], [f"{tensor}_factor"]),
+            ]
+            factor = f"{tensor}_factor"
+            for node in nodes:
+                result = node.output[0]
+                node.output[0] = f"{result}_rows_scaled"
+                restore[node.name] = helper.make_node(
+                    "Mul", [node.output[0], back[-1].output[0]], [result]
+                )
+        steps[f"{tensor}_smoothed"] = [
+            *first_row,
+            helper.make_node("Mul", [tensor, factor], [f"{tensor}_smoothed"]),
+        ]
+    ordered = _first_token_row(constant) if restore else []
+    for node in graph.node:
         for name in node.input:
-            pending = next((t for t, mul in scales.items() if mul.output[0] == name), None)
-            if pending is not None:
-                ordered.append(scales.pop(pending))
+            ordered.extend(steps.pop(name, []))
         ordered.append(node)
+        if node.name in restore:
+            ordered.append(restore.pop(node.name))
     del graph.node[:]
     graph.node.extend(ordered)
     onnx.save(model, str(out))
-    return out
+    return rescaled
+
+
+FIRST_TOKEN = "first_token_row"
+"""[1, S, 1]: 1 in the first token's row, 0 in the others."""
+
+
+def _first_token_row(constant: Callable[..., str]) -> list["onnx.NodeProto"]:
+    from onnx import TensorProto, helper
+
+    one = constant(f"{FIRST_TOKEN}_one", 1, np.int64)
+    zero = constant(f"{FIRST_TOKEN}_zero", 0, np.int64)
+    return [
+        helper.make_node("Shape", ["input_ids"], [f"{FIRST_TOKEN}_shape"], start=1, end=2),
+        helper.make_node("Squeeze", [f"{FIRST_TOKEN}_shape"], [f"{FIRST_TOKEN}_length"]),
+        helper.make_node("Range", [zero, f"{FIRST_TOKEN}_length", one], [f"{FIRST_TOKEN}_at"]),
+        helper.make_node("Equal", [f"{FIRST_TOKEN}_at", zero], [f"{FIRST_TOKEN}_is"]),
+        helper.make_node(
+            "Cast", [f"{FIRST_TOKEN}_is"], [f"{FIRST_TOKEN}_flat"], to=TensorProto.FLOAT
+        ),
+        helper.make_node(
+            "Reshape",
+            [f"{FIRST_TOKEN}_flat", constant(f"{FIRST_TOKEN}_dims", [1, -1, 1], np.int64)],
+            [FIRST_TOKEN],
+        ),
+    ]
+
+
+def _row_factor(name: str, first: float, constant: Callable[..., str]) -> list["onnx.NodeProto"]:
+    """``name`` = [1, S, 1]: ``first`` in the first token's row, 1 in the others."""
+    from onnx import helper
+
+    return [
+        helper.make_node(
+            "Mul", [FIRST_TOKEN, constant(f"{name}_less_one", first - 1)], [f"{name}_less"]
+        ),
+        helper.make_node("Add", [f"{name}_less", constant(f"{name}_one", 1.0)], [name]),
+    ]
 
 
 def quantize_encoder(
     fp32: Path, out: Path, feeds: Iterable[Mapping[str, np.ndarray]]
-) -> tuple[Path, list[str]]:
-    """The shipped INT8 graph: FFN MatMuls smoothed on ``feeds`` and quantized, the rest
-    FP32; also the names of the weight MatMuls kept in FP32."""
-    kept = kept_in_fp32(fp32)
-    quantized = [name for name in weight_matmuls(fp32) if name not in kept]
+) -> dict[str, Any]:
+    """Write the shipped INT8 graph to ``out``: every weight MatMul smoothed on ``feeds``
+    and quantized. Returns what the manifest records of the recipe."""
+    quantized = weight_matmuls(fp32)
     smoothed = out.with_name(f".smoothed-{out.name}")
     try:
-        smooth(fp32, smoothed, channel_absmax(fp32, feeds), quantized)
-        return quantize(smoothed, out, keep_fp32=kept), kept
+        rescaled = smooth(fp32, smoothed, activation_ranges(fp32, feeds), quantized)
+        quantize(smoothed, out)
     finally:
         smoothed.unlink(missing_ok=True)
+    return {
+        "quantized_matmuls": len(quantized),
+        "smoothing": SMOOTHING,
+        "first_token_rescaled": rescaled,
+    }

@@ -213,7 +213,7 @@ def _int8_quality(context: _Context, path: str) -> dict[str, Any]:
         "file": path,
         "sha256": built.files[ENCODER_INT8_ONNX].sha256,
         "reference": built.facts["reference"],
-        "kept_fp32": built.facts["kept_fp32"],
+        "recipe": built.facts["recipe"],
         **built.facts["quality"],
     }
 

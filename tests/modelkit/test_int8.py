@@ -18,7 +18,7 @@ from modelkit.artifacts import ENCODER_INT8_ONNX, ENCODER_ONNX, MINILM, MINILM_I
 from modelkit.build import BuildResult
 from modelkit.cache import Artifact, ensure
 from modelkit.errors import BuildError
-from modelkit.quantize import quantize_encoder
+from modelkit.quantize import activation_ranges, quantize_encoder, smooth, weight_matmuls
 from modelkit.render import RenderInputs, plan_target
 from modelkit.tokenization import load_tokenizer, tokenize
 
@@ -85,16 +85,40 @@ def _with_wrong_activation_scale(quantized: Path, out: Path, scale: float) -> Pa
     return out
 
 
+def _feeds(texts_: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+    tokenizer = load_tokenizer()
+    return [
+        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
+        for batch in quality.batches(texts_)
+    ]
+
+
+def test_smoothing_and_the_first_token_rescale_leave_the_fp32_function_unchanged(
+    built: BuildResult, sets: texts.TextSets, small: texts.TextSets, tmp_path: Path
+) -> None:
+    fp32 = built.artifacts[MINILM].path(ENCODER_ONNX)
+    calibration = _feeds(sets.calibration[:64])
+    rescaled = smooth(
+        fp32, tmp_path / "smoothed.onnx", activation_ranges(fp32, calibration), weight_matmuls(fp32)
+    )
+    assert rescaled, "the first layers' [CLS] row stands out, so some rows are rescaled"
+    graph = onnx.load(str(tmp_path / "smoothed.onnx")).graph
+    assert sum(node.op_type == "Mul" for node in graph.node) > len(rescaled) * 2
+    original, smoothed = (
+        quality.onnx_embedder(fp32),
+        quality.onnx_embedder(tmp_path / "smoothed.onnx"),
+    )
+    texts_ = list(small.queries[:64])
+    found = quality.cosines(original(texts_), smoothed(texts_))
+    assert found.min() > 0.99999
+
+
 @pytest.fixture(scope="module")
 def int8_graph(built: BuildResult, sets: texts.TextSets, tmp_path_factory) -> Path:
     """The shipped recipe's INT8 graph, smoothed on a slice of the calibration texts."""
-    tokenizer = load_tokenizer()
-    feeds = [
-        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
-        for batch in quality.batches(sets.calibration[:64])
-    ]
     out = tmp_path_factory.mktemp("int8") / ENCODER_INT8_ONNX
-    return quantize_encoder(built.artifacts[MINILM].path(ENCODER_ONNX), out, feeds)[0]
+    quantize_encoder(built.artifacts[MINILM].path(ENCODER_ONNX), out, _feeds(sets.calibration[:64]))
+    return out
 
 
 def test_the_gate_refuses_activations_quantized_with_a_wrong_scale(
@@ -145,7 +169,7 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
         {ENCODER_INT8_ONNX: entry},
         {
             "quality": measured.facts(),
-            "kept_fp32": [],
+            "recipe": {},
             "reference": {"file": ENCODER_ONNX, "sha256": fp32.files[ENCODER_ONNX].sha256},
             "signature": fp32.facts["signature"],
         },
