@@ -4,11 +4,12 @@ A render is first a plan (path -> bytes or cached file, each with its sha256), s
 manifest is known before anything is written and an unchanged target is not touched.
 The per-target choices live here:
 
-- ``local``: the local Triton has only the python backend, so the encoder is a python
-  model running the ONNX graph on onnxruntime (faster than TorchScript on CPU, see
-  ``make bench-models``) and the ranker a python model running its TorchScript. The
-  stack's ``hybrid:encoderPrecision`` picks the FP32 graph or its gated INT8 variant; the
-  INT8 file's measured quality goes into the manifest next to its hash.
+- ``local``: the local Triton has only the python backend. ``text_embedding`` is one python
+  model that tokenizes and runs the ONNX graph on onnxruntime (faster than TorchScript on
+  CPU, see ``make bench-models``) in the same execute, instead of the ensemble's two python
+  hops (``placement.FUSED_ON_LOCAL``); the ranker is a python model running its TorchScript.
+  The stack's ``hybrid:encoderPrecision`` picks the FP32 graph or its gated INT8 variant;
+  the INT8 file's measured quality goes into the manifest next to its hash.
 - sites: ``onnxruntime_onnx`` for the encoder, or ``tensorrt_plan`` when the stack enables
   plans (``hybrid:tensorrtPlans``) and one exists for every GPU type of the site's pools;
   ``pytorch_libtorch`` for the ranker; KIND_GPU; the ``tokenizers`` package shipped inside
@@ -23,6 +24,7 @@ from typing import Any
 from hybrid.config import StackConfig
 from hybrid.gpus import GpuType
 from hybrid.manifest import FileEntry, Manifest, bytes_sha256, file_sha256
+from hybrid.models import DEFAULT_MODEL_PLACEMENT
 from hybrid.paths import LOCAL
 from hybrid.precision import INT8
 from modelkit.artifacts import (
@@ -36,6 +38,9 @@ from modelkit.artifacts import (
 )
 from modelkit.cache import Artifact
 from modelkit.errors import SourceError
+from modelkit.minilm_steps import ENCODER_INPUTS as MINILM_ENCODER_INPUTS
+from modelkit.minilm_steps import ENCODER_OUTPUT as MINILM_ENCODER_OUTPUT
+from modelkit.minilm_steps import SHIPPED_AS as MINILM_STEPS
 from modelkit.onnx2tensorrt import ShapeProfile, plan_filename
 from modelkit.placement import expand, site_models
 from modelkit.tensorrt_job import ENCODER
@@ -46,6 +51,7 @@ from modelkit.triton_config import (
     ModelConfig,
     add_zero_warmup,
     apply_tuning,
+    data_type_name,
     read_config,
     render_config,
     set_parameters,
@@ -57,12 +63,14 @@ from modelkit.tuning import (
     LOCAL_TUNING,
     MAX_SEQUENCE_LENGTH,
 )
-from modelkit.validate import check_signature
+from modelkit.validate import check_signature, dims_agree
 from modelkit.vendor import VENDOR_DIR, vendored_files
 
 VERSION = "1"
 LOCAL_ENCODER_RUNTIME = "onnxruntime"
-"""How the local target's python-backend encoder runs the graph (the faster CPU format)."""
+"""How the local target's python-backend text_embedding runs the graph (the faster CPU format)."""
+MINILM_STEPS_SOURCE = Path(__file__).with_name(MINILM_STEPS)
+"""Shipped next to each python model.py that tokenizes or encodes (modelkit/minilm_steps.py)."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +148,16 @@ class _Context:
         built = self.inputs.artifacts[artifact]
         return PlannedFile.of_file(built.path(name), built.files[name])
 
-    def source_files(self, model: str) -> dict[str, PlannedFile]:
-        """The source's own version-folder files (model.py, placeholders)."""
+    def source_files(self, model: str, *, code: bool) -> dict[str, PlannedFile]:
+        """The source's own version-folder files (model.py, placeholders); without ``code``
+        only the placeholders (an ensemble whose model.py is for the local target only)."""
         folder = self.inputs.source / model / VERSION
         if not folder.is_dir():
             return {}
         return {
             path.relative_to(folder).as_posix(): PlannedFile.of_bytes(path.read_bytes())
             for path in sorted(folder.rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts
+            if path.is_file() and "__pycache__" not in path.parts and (code or path.suffix != ".py")
         }
 
 
@@ -165,10 +174,8 @@ def site_plans(plans_dir: Path, onnx: FileEntry, gpus: Sequence[GpuType]) -> dic
 
 def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> TargetPlan:
     """Every file of ``target``'s repository, with configs rendered and signatures checked."""
-    if target == LOCAL:
-        models = expand(
-            sorted(p.parent.name for p in inputs.source.glob(f"*/{CONFIG_NAME}")), inputs.source
-        )
+    if target == LOCAL:  # every model a stack may place; the local sites take their share
+        models = expand(sorted(DEFAULT_MODEL_PLACEMENT), inputs.source, local=True)
         gpus: tuple[GpuType, ...] = ()
     else:
         models = site_models(config, target, inputs.source)
@@ -189,17 +196,19 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
         if renderer is None:
             raise SourceError(model, "folder", f"modelkit has no renderer for model '{model}'")
         config_message = read_config(inputs.source / model / CONFIG_NAME, model)
-        calls[model] = tuple(step.model_name for step in config_message.ensemble_scheduling.step)
         if model == ENCODER and target != LOCAL:
             profiles[model] = asdict(shape_profile(config_message))
         version_files = renderer(config_message, context)
-        if config_message.backend == "python" or config_message.platform == "ensemble":
-            version_files = {**context.source_files(model), **version_files}
+        # What the rendered config calls: a fused ensemble calls nothing.
+        calls[model] = tuple(step.model_name for step in config_message.ensemble_scheduling.step)
+        python = config_message.backend == "python"
+        if python or config_message.platform == "ensemble":
+            version_files = {**context.source_files(model, code=python), **version_files}
         files[f"{model}/{CONFIG_NAME}"] = PlannedFile.of_bytes(
             render_config(config_message).encode()
         )
         files.update({f"{model}/{VERSION}/{name}": f for name, f in version_files.items()})
-        if model == ENCODER and context.precision == INT8:
+        if ENCODER_INT8_ONNX in version_files and context.precision == INT8:
             quality[model] = _int8_quality(context, f"{model}/{VERSION}/{ENCODER_INT8_ONNX}")
     return TargetPlan(target, models, files, calls, profiles, quality)
 
@@ -234,26 +243,26 @@ def shape_profile(config: ModelConfig) -> ShapeProfile:
     )
 
 
+def _tokenization(buckets: Sequence[int]) -> dict[str, object]:
+    """The parameters ``minilm_steps.Tokenize`` reads: the one tokenizer, truncated at 128."""
+    return {
+        "tokenizer_file": TOKENIZER_JSON,
+        "max_sequence_length": MAX_SEQUENCE_LENGTH,
+        "length_buckets": ",".join(map(str, buckets)),
+    }
+
+
 def _tokenizer(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
-    set_parameters(
-        config,
-        {
-            "tokenizer_file": TOKENIZER_JSON,
-            "max_sequence_length": MAX_SEQUENCE_LENGTH,
-            "length_buckets": ",".join(
-                map(str, LOCAL_LENGTH_BUCKETS if context.local else LENGTH_BUCKETS)
-            ),
-            # GPU: one shape per tokenizer batch, so the encoder's batcher can merge them;
-            # local: the encoder takes ragged batches and groups widths itself.
-            "one_width_per_batch": "false" if context.local else "true",
-        },
-    )
-    tuning = (LOCAL_TUNING if context.local else GPU_TUNING)["tokenizer"]
-    apply_tuning(config, tuning, KIND_CPU)  # text processing runs on CPUs on every target
-    files = {TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON)}
-    if not context.local:  # the GPU image has no `tokenizers`; the local Triton uses the venv
-        for name, path in vendored_files().items():
-            files[f"{VENDOR_DIR}/{name}"] = PlannedFile.of_file(path)
+    """GPU targets only (the local target fuses text_embedding)."""
+    # One shape per tokenizer batch, so the encoder's batcher can merge them.
+    set_parameters(config, {**_tokenization(LENGTH_BUCKETS), "one_width_per_batch": "true"})
+    apply_tuning(config, GPU_TUNING["tokenizer"], KIND_CPU)  # text processing runs on CPUs
+    files = {
+        TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON),
+        MINILM_STEPS: PlannedFile.of_file(MINILM_STEPS_SOURCE),
+    }
+    for name, path in vendored_files().items():  # the GPU image has no `tokenizers`
+        files[f"{VENDOR_DIR}/{name}"] = PlannedFile.of_file(path)
     return files
 
 
@@ -261,25 +270,6 @@ def _encoder(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
     encoder = context.inputs.artifacts[MINILM]
     check_signature("minilm_encoder", config, encoder.facts["signature"])
     onnx = {ENCODER_ONNX: context.artifact_file(MINILM, ENCODER_ONNX)}
-    if context.local:
-        tuning = LOCAL_TUNING["minilm_encoder"]
-        config.backend = "python"
-        if context.precision == INT8:
-            check_signature(
-                "minilm_encoder", config, context.inputs.artifacts[MINILM_INT8].facts["signature"]
-            )
-            onnx = {ENCODER_INT8_ONNX: context.artifact_file(MINILM_INT8, ENCODER_INT8_ONNX)}
-        (onnx_file,) = onnx
-        set_parameters(
-            config,
-            {"onnx_file": onnx_file, "intra_op_threads": tuning.threads, "inter_op_threads": 1},
-        )
-        # Without ragged batching the dynamic batcher merges only requests of one padded
-        # width, which on a mixed stream means batches of ~2; model.py groups widths itself.
-        for tensor in config.input:
-            tensor.allow_ragged_batch = True
-        apply_tuning(config, tuning, KIND_CPU)
-        return onnx
     apply_tuning(config, GPU_TUNING["minilm_encoder"], KIND_GPU)
     add_zero_warmup(config, 1, {tensor.name: [LENGTH_BUCKETS[0]] for tensor in config.input})
     add_zero_warmup(
@@ -317,13 +307,66 @@ def _ranker(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
     return files
 
 
-def _ensemble(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
-    return {}
+def _text_embedding(config: ModelConfig, context: _Context) -> dict[str, PlannedFile]:
+    """The ensemble as it is on GPU targets; on the local target, one python model with the
+    ensemble's name, inputs and outputs that tokenizes and encodes (model_repo's 1/model.py)."""
+    if not context.local:
+        return {}
+    graph = MINILM_INT8 if context.precision == INT8 else MINILM
+    onnx_file = ENCODER_INT8_ONNX if context.precision == INT8 else ENCODER_ONNX
+    _check_embedding_output(config, context.inputs.artifacts[graph].facts["signature"])
+    config.ClearField("platform")
+    config.ClearField("ensemble_scheduling")
+    config.backend = "python"
+    tuning = LOCAL_TUNING["text_embedding"]
+    set_parameters(
+        config,
+        {
+            **_tokenization(LOCAL_LENGTH_BUCKETS),
+            "onnx_file": onnx_file,
+            "intra_op_threads": tuning.threads,
+            "inter_op_threads": 1,
+            # Idle intra-op threads sleep: two instances that run at once under load must not
+            # spin on the cores the other one (and Triton's frontend) is computing on.
+            "intra_op_spinning": 0,
+        },
+    )
+    # Each request is padded to its own bucket and model.py groups equal widths itself, so
+    # the batcher may merge any requests (TEXT is one string per row: no ragged input).
+    apply_tuning(config, tuning, KIND_CPU)
+    return {
+        TOKENIZER_JSON: context.artifact_file(MINILM, TOKENIZER_JSON),
+        onnx_file: context.artifact_file(graph, onnx_file),
+        MINILM_STEPS: PlannedFile.of_file(MINILM_STEPS_SOURCE),
+    }
+
+
+def _check_embedding_output(config: ModelConfig, signature: Mapping[str, Any]) -> None:
+    """The client's output is what the graph computes: an ensemble is checked across its
+    steps (validate.py); fused, the config's one output against the graph's embedding, and
+    the graph's inputs against what minilm_steps feeds it."""
+    if sorted(signature["inputs"]) != sorted(MINILM_ENCODER_INPUTS):
+        raise SourceError(
+            config.name,
+            "parameters[onnx_file]",
+            f"the encoder graph takes {sorted(signature['inputs'])}, but the local model "
+            f"feeds it {sorted(MINILM_ENCODER_INPUTS)}",
+        )
+    exported = signature["outputs"][MINILM_ENCODER_OUTPUT]
+    for index, output in enumerate(config.output):
+        dtype, dims = data_type_name(output.data_type), [-1, *output.dims]
+        if dtype != exported["data_type"] or not dims_agree(dims, exported["dims"]):
+            raise SourceError(
+                config.name,
+                f"output[{index}]",
+                f"'{output.name}' is {dtype} {dims} (batch first), the encoder graph's "
+                f"{MINILM_ENCODER_OUTPUT} is {exported['data_type']} {exported['dims']}",
+            )
 
 
 _RENDERERS: dict[str, Callable[[ModelConfig, _Context], dict[str, PlannedFile]]] = {
     "tokenizer": _tokenizer,
     "minilm_encoder": _encoder,
     "ctr_ranker": _ranker,
-    "text_embedding": _ensemble,
+    "text_embedding": _text_embedding,
 }

@@ -64,6 +64,7 @@ def apply_tuning(config: mc.ModelConfig, tuning: Tuning, kind: int) -> None:
     del config.instance_group[:]
     config.instance_group.add(kind=kind, count=tuning.instances)
     batching = config.dynamic_batching
+    batching.SetInParent()  # dynamic batching on, even with all defaults (no queue delay)
     batching.preferred_batch_size[:] = list(tuning.preferred_batch_sizes)
     batching.max_queue_delay_microseconds = tuning.max_queue_delay_us
 

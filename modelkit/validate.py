@@ -55,7 +55,7 @@ def check_signature(model: str, config: ModelConfig, signature: Mapping[str, Any
                     f"the exported model takes {want['data_type']}",
                 )
             dims = ([-1] if config.max_batch_size > 0 else []) + list(tensor.dims)
-            if not _dims_agree(dims, want["dims"]):
+            if not dims_agree(dims, want["dims"]):
                 raise SourceError(
                     model,
                     f"{where}.dims",
@@ -183,7 +183,7 @@ def _check_agreement(
             f"tensor '{tensor}' is {data_type_name(data_type)} from {origin} but "
             f"{data_type_name(consumer.data_type)} where it is used",
         )
-    if not _dims_agree(dims, list(consumer.dims)):
+    if not dims_agree(dims, list(consumer.dims)):
         raise SourceError(
             model,
             field,
@@ -191,7 +191,7 @@ def _check_agreement(
         )
 
 
-def _dims_agree(first: list[int], second: list[int]) -> bool:
+def dims_agree(first: list[int], second: list[int]) -> bool:
     """Same rank, and every axis equal or dynamic (-1) on either side."""
     return len(first) == len(second) and all(
         a == b or -1 in (a, b) for a, b in zip(first, second, strict=True)

@@ -51,7 +51,6 @@ from serving.local import processes, triton
 CONCURRENCY = (1, 8, 32)
 PRECISIONS = (FP32, INT8)
 KINDS = ("in-process per-call", "in-process batched", "served")
-STEPS = ("tokenizer", "minilm_encoder")
 MODEL = "text_embedding"
 TARGET_RATIO = 0.9
 """Served FP32 over the best in-process FP32 at the top concurrency."""
@@ -227,7 +226,7 @@ def start_server(source: Path, folder: Path) -> tuple[processes.Process, str]:
     launch = triton.TritonLaunch(
         site="bench",
         repository=str(repository),
-        models=(*STEPS, MODEL),
+        models=(MODEL,),
         grpc_port=grpc_port,
         metrics_port=metrics_port,
         http_port=None,
@@ -269,12 +268,12 @@ def reload(address: str, model: str, change: Callable[[dict[str, Any]], None]) -
 
 
 def set_length_buckets(address: str, buckets: str) -> None:
-    """An experiment: the tokenizer pads to these widths instead of the rendered ones."""
+    """An experiment: text_embedding pads to these widths instead of the rendered ones."""
 
     def change(config: dict[str, Any]) -> None:
         config["parameters"]["length_buckets"] = {"string_value": buckets}
 
-    reload(address, "tokenizer", change)
+    reload(address, MODEL, change)
 
 
 def benchmark(
@@ -472,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--length-buckets",
         metavar="W,W,...",
-        help="experiment: serve with these tokenizer padding widths instead of the rendered ones",
+        help="experiment: serve with these padding widths instead of the rendered ones",
     )
     args = parser.parse_args(argv)
     try:

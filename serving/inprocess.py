@@ -1,5 +1,5 @@
 """The served embedding computed in this process: tokenizer + onnxruntime on the very files
-the local Triton loads (read from the rendered repository's configs).
+the local Triton loads (read from the rendered text_embedding config).
 
 It is the reference the served answers are checked against, and the baseline the serving
 benchmark compares Triton with.
@@ -18,6 +18,10 @@ from hybrid.manifest import load_verified
 from hybrid.paths import LOCAL, REPOS_DIR
 from modelkit.tokenization import tokenize
 
+MODEL = "text_embedding"
+"""On the local target one python model that tokenizes and encodes: its parameters name
+the tokenizer file and the ONNX graph it serves."""
+
 
 def model_config(repository: Path, model: str) -> model_config_pb2.ModelConfig:
     """A rendered config.pbtxt, parsed with Triton's own schema."""
@@ -34,17 +38,15 @@ class InProcessEmbedder:
 
     def __init__(self, repository: Path = REPOS_DIR / LOCAL, threads: int | None = None) -> None:
         load_verified(repository)
-        tokenizer_params = parameters(model_config(repository, "tokenizer"))
-        encoder_params = parameters(model_config(repository, "minilm_encoder"))
-        self.tokenizer = Tokenizer.from_file(
-            str(repository / "tokenizer" / "1" / tokenizer_params["tokenizer_file"])
-        )
-        self.tokenizer.enable_truncation(int(tokenizer_params["max_sequence_length"]))
+        folder = repository / MODEL / "1"
+        params = parameters(model_config(repository, MODEL))
+        self.tokenizer = Tokenizer.from_file(str(folder / params["tokenizer_file"]))
+        self.tokenizer.enable_truncation(int(params["max_sequence_length"]))
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or int(encoder_params["intra_op_threads"])
+        options.intra_op_num_threads = threads or int(params["intra_op_threads"])
         options.inter_op_num_threads = 1
-        onnx = repository / "minilm_encoder" / "1" / encoder_params["onnx_file"]
+        onnx = folder / params["onnx_file"]
         self.session = ort.InferenceSession(str(onnx), options, ["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -38,10 +38,15 @@ HIDDEN = "[secret]"
 """What `pulumi stack output` prints for a secret without --show-secrets."""
 
 
-def placed(stack: str, endpoints: Mapping[str, Endpoint]) -> list[SiteTarget]:
-    """Each site's endpoint, expected to serve exactly the models the stack places there."""
+def placed(
+    stack: str, endpoints: Mapping[str, Endpoint], *, local: bool = False
+) -> list[SiteTarget]:
+    """Each site's endpoint, expected to serve exactly the models the stack places there
+    (``local``: the local mode's sites, which serve the local target's folders)."""
     config = load_stack_config(stack)
-    folders: dict[str, tuple[str, ...]] = {site: site_models(config, site) for site in SITES}
+    folders: dict[str, tuple[str, ...]] = {
+        site: site_models(config, site, local=local) for site in SITES
+    }
     everywhere = set().union(*folders.values())
     return [
         SiteTarget(
@@ -59,7 +64,8 @@ def local_targets(folder: Path) -> list[SiteTarget]:
         raise TargetError(
             f"{state_path(folder)} does not exist: start the local mode with `make up-local`."
         )
-    return placed(state.stack, {name: site.endpoint for name, site in state.sites.items()})
+    endpoints = {name: site.endpoint for name, site in state.sites.items()}
+    return placed(state.stack, endpoints, local=True)
 
 
 def read_outputs(

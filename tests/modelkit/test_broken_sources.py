@@ -88,6 +88,11 @@ BROKEN = {
         "tokenizer",
         "default_model_filename",
     ),
+    "local text_embedding without model.py": (  # the GPU ensemble ships none; local must
+        _remove("text_embedding/1/model.py"),
+        "text_embedding",
+        "default_model_filename",
+    ),
     # The whole chain shrinks (the ensemble may not exceed its steps); the GPU targets'
     # preferred sizes (16, 32, 64) then no longer fit the encoder.
     "preferred batch above max_batch_size": (

@@ -17,7 +17,7 @@ from modelkit.errors import PlacementError
 from modelkit.placement import expand, site_models
 from modelkit.render import RenderInputs, TargetPlan, plan_target, plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
-from modelkit.tuning import GPU_TUNING, LOCAL_TUNING
+from modelkit.tuning import GPU_TUNING, LOCAL_LENGTH_BUCKETS, LOCAL_TUNING
 from modelkit.validate import validate_repository
 
 SITES = ("public", "private")
@@ -34,7 +34,8 @@ def test_every_target_is_rendered_with_a_manifest_that_matches_its_files(built, 
         assert manifest.target == target and manifest.stack == "dev"
         on_disk = Manifest.of_directory(root, target=target, stack="dev")
         assert (manifest.models, manifest.files) == (on_disk.models, on_disk.files), target
-        assert manifest.calls["text_embedding"] == ("tokenizer", "minilm_encoder"), target
+        steps = () if target == "local" else ("tokenizer", "minilm_encoder")  # fused on local
+        assert manifest.calls["text_embedding"] == steps, target
         profiled = set() if target == "local" else {"minilm_encoder"}
         assert set(manifest.profiles) == profiled, target
 
@@ -49,27 +50,39 @@ def test_every_config_parses_and_validates(repos) -> None:
 
 def test_local_target_serves_everything_through_the_python_backend(repos) -> None:
     root = repos["local"]
-    assert Manifest.read(root).models == (
-        "ctr_ranker",
-        "minilm_encoder",
-        "text_embedding",
-        "tokenizer",
-    )
+    assert Manifest.read(root).models == ("ctr_ranker", "text_embedding")
+    assert set(LOCAL_TUNING) == {"ctr_ranker", "text_embedding"}
     for model, tuning in LOCAL_TUNING.items():
         config = _config(root, model)
         assert config.backend == "python" and not config.platform
         (group,) = config.instance_group
         assert group.kind == mc.ModelInstanceGroup.KIND_CPU and group.count == tuning.instances
+        assert config.HasField("dynamic_batching"), model
         batching = config.dynamic_batching
         assert list(batching.preferred_batch_size) == list(tuning.preferred_batch_sizes)
         assert batching.max_queue_delay_microseconds == tuning.max_queue_delay_us
-    encoder = _config(root, "minilm_encoder")
-    assert encoder.parameters["onnx_file"].string_value == ENCODER_ONNX
-    assert encoder.parameters["intra_op_threads"].string_value == str(
-        LOCAL_TUNING["minilm_encoder"].threads
-    )
-    assert (root / "minilm_encoder/1/model.py").is_file()
     assert (root / "ctr_ranker/1/model.pt").is_file()
+
+
+def test_local_text_embedding_is_one_model_that_tokenizes_and_encodes(repos) -> None:
+    """No ensemble hops on CPU: the tokenizer's and the encoder's parameters in one config."""
+    root = repos["local"]
+    config = _config(root, "text_embedding")
+    assert not config.HasField("ensemble_scheduling")
+    params = {key: value.string_value for key, value in config.parameters.items()}
+    assert params == {
+        "tokenizer_file": "tokenizer.json",
+        "max_sequence_length": "128",
+        "length_buckets": ",".join(map(str, LOCAL_LENGTH_BUCKETS)),
+        "onnx_file": ENCODER_ONNX,
+        "intra_op_threads": str(LOCAL_TUNING["text_embedding"].threads),
+        "inter_op_threads": "1",
+        "intra_op_spinning": "0",
+    }
+    files = {p.name for p in (root / "text_embedding/1").iterdir()}
+    assert {"model.py", "minilm_steps.py", "tokenizer.json", ENCODER_ONNX} <= files
+    gpu_files = {p.name for p in (repos["public"] / "text_embedding/1").iterdir()}
+    assert gpu_files == {"version.txt"}, "the GPU ensemble ships no code"
 
 
 def test_site_targets_use_gpu_backends_batching_and_warmup(repos) -> None:
@@ -90,9 +103,10 @@ def test_site_targets_use_gpu_backends_batching_and_warmup(repos) -> None:
 
 
 def test_text_embedding_is_the_client_interface(repos) -> None:
-    for root in repos.values():
+    """Same name, inputs and outputs on every target; an ensemble on the GPU targets."""
+    for target, root in repos.items():
         config = _config(root, "text_embedding")
-        assert config.platform == "ensemble" and config.max_batch_size > 0
+        assert config.max_batch_size > 0
         (text,) = config.input
         assert (text.name, text.data_type, list(text.dims)) == ("TEXT", mc.TYPE_STRING, [1])
         (embedding,) = config.output
@@ -101,6 +115,10 @@ def test_text_embedding_is_the_client_interface(repos) -> None:
             mc.TYPE_FP32,
             [384],
         )
+        if target == "local":
+            assert config.backend == "python" and not config.platform
+            continue
+        assert config.platform == "ensemble"
         assert [step.model_name for step in config.ensemble_scheduling.step] == [
             "tokenizer",
             "minilm_encoder",
@@ -122,6 +140,7 @@ def test_each_site_holds_only_its_models_and_nothing_private_reaches_public(repo
 
 def test_placement_expands_ensembles_and_refuses_private_models_on_public() -> None:
     assert expand(["text_embedding"]) == ("minilm_encoder", "text_embedding", "tokenizer")
+    assert expand(["text_embedding", "ctr_ranker"], local=True) == ("ctr_ranker", "text_embedding")
     config = load_stack_config("dev")
     leaky = dataclasses.replace(
         config, models={"text_embedding": ("public",), "ctr_ranker": ("public", "private")}
@@ -200,7 +219,8 @@ def test_tensorrt_is_served_only_when_enabled_and_every_gpu_of_the_site_has_a_pl
     else:
         assert encoder.platform == "onnxruntime_onnx"
         assert not encoder.cc_model_filenames and rendered == []
-    assert _encoder_of(plan_target("local", config, inputs)).backend == "python"
+    local = plan_target("local", config, inputs).files  # never plans: it fuses the encoder
+    assert not [name for name in local if name.startswith("minilm_encoder/") or ".plan" in name]
 
 
 def test_plans_of_another_graph_are_never_served(built, tmp_path) -> None:

@@ -198,18 +198,19 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
         for name in set(manifests[FP32].files) | set(manifests[INT8].files)
         if manifests[FP32].files.get(name) != manifests[INT8].files.get(name)
     }
+    model = "text_embedding"  # the local target's fused model holds the graph
     assert changed == {
-        "minilm_encoder/config.pbtxt",
-        f"minilm_encoder/1/{ENCODER_ONNX}",
-        f"minilm_encoder/1/{ENCODER_INT8_ONNX}",
+        f"{model}/config.pbtxt",
+        f"{model}/1/{ENCODER_ONNX}",
+        f"{model}/1/{ENCODER_INT8_ONNX}",
     }
     for precision, onnx_file in ((FP32, ENCODER_ONNX), (INT8, ENCODER_INT8_ONNX)):
-        rendered = plans[precision].files["minilm_encoder/config.pbtxt"].data or b""
+        rendered = plans[precision].files[f"{model}/config.pbtxt"].data or b""
         encoder = text_format.Parse(rendered.decode(), mc.ModelConfig())
         assert encoder.parameters["onnx_file"].string_value == onnx_file
     assert manifests[FP32].quality == {}
-    record = manifests[INT8].quality["minilm_encoder"]
-    path = f"minilm_encoder/1/{ENCODER_INT8_ONNX}"
+    record = manifests[INT8].quality[model]
+    path = f"{model}/1/{ENCODER_INT8_ONNX}"
     assert record["precision"] == INT8 and record["file"] == path
     assert record["sha256"] == manifests[INT8].files[path].sha256, "next to the artifact hash"
     assert record["reference"]["sha256"] == fp32.files[ENCODER_ONNX].sha256

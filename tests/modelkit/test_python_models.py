@@ -75,22 +75,46 @@ def _request(**arrays: np.ndarray) -> dict[str, Tensor]:
     return {name: Tensor(name, array) for name, array in arrays.items()}
 
 
-def test_tokenizer_pads_each_request_to_a_length_bucket(repos, monkeypatch) -> None:
-    model = _load(repos["local"], "tokenizer", monkeypatch)
-    batches = [["short text"], ["a somewhat longer product title " * 3, "x"], ["word " * 500]]
+class RecordingSession:
+    """An onnxruntime session that keeps every feed it was run with."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session, self.feeds = session, []
+
+    def run(self, names, feed):
+        self.feeds.append(feed)
+        return self.session.run(names, feed)
+
+
+def test_local_text_embedding_pads_each_request_to_its_bucket_and_encodes_it(
+    repos, monkeypatch
+) -> None:
+    """One execute(): each request tokenized and padded to its own bucket (truncated at
+    128), equal widths encoded in one call, each answered with the graph's embedding."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the model adds its version folder
+    model = _load(repos["local"], "text_embedding", monkeypatch)
+    model.session = RecordingSession(model.session)
+    batches = [["red shoes"], ["a somewhat longer product title " * 3, "x"], ["hat"], ["w " * 500]]
     requests = [
         _request(TEXT=np.array([[t.encode()] for t in texts], dtype=object)) for texts in batches
     ]
     responses = model.execute(requests)
     assert len(responses) == len(requests)
+    widths = [feed["input_ids"].shape[1] for feed in model.session.feeds]
+    assert len(widths) == len(set(widths)) < len(requests), "one call per width"
+    session = ort.InferenceSession(str(repos["local"] / "text_embedding/1/model.onnx"))
+    tokenizer = load_tokenizer()
     for texts, response in zip(batches, responses, strict=True):
-        ids, mask = response.outputs["input_ids"], response.outputs["attention_mask"]
-        expected_ids, expected_mask = tokenize(load_tokenizer(), texts)
-        assert ids.dtype == np.int64 and ids.shape[1] in LOCAL_LENGTH_BUCKETS
-        assert ids.shape[1] == min(b for b in LOCAL_LENGTH_BUCKETS if b >= expected_ids.shape[1])
-        np.testing.assert_array_equal(ids[:, : expected_ids.shape[1]], expected_ids)
-        np.testing.assert_array_equal(mask[:, : expected_mask.shape[1]], expected_mask)
-        assert not mask[:, expected_mask.shape[1] :].any()
+        ids, mask = tokenize(tokenizer, texts)
+        width = min(b for b in LOCAL_LENGTH_BUCKETS if b >= ids.shape[1])
+        assert width in widths and ids.shape[1] <= 128
+        padded = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in (ids, mask)]
+        (expected,) = session.run(
+            None, dict(zip(("input_ids", "attention_mask"), padded, strict=True))
+        )
+        embedding = response.outputs["EMBEDDING"]
+        assert embedding.shape == (len(texts), 384) and embedding.dtype == np.float32
+        np.testing.assert_allclose(embedding, expected, atol=1e-5)
 
 
 def test_gpu_tokenizer_pads_one_batch_to_one_width(repos, monkeypatch) -> None:
@@ -106,29 +130,14 @@ def test_gpu_tokenizer_pads_one_batch_to_one_width(repos, monkeypatch) -> None:
     assert widths == {min(b for b in LENGTH_BUCKETS if b >= longest)}
 
 
-def test_only_the_local_encoder_takes_ragged_batches(repos) -> None:
-    """Local: the python model groups widths itself, so the batcher may mix them; the GPU
-    backends need one shape per batch (the tokenizer provides it)."""
-    for target, ragged in (("local", True), ("public", False), ("private", False)):
+def test_gpu_encoders_take_one_shape_per_batch_and_local_has_none(repos) -> None:
+    """The GPU backends need one shape per batch (the tokenizer provides it); the local
+    target tokenizes and encodes inside text_embedding, so it has no encoder model."""
+    for target in ("public", "private"):
         config = read_config(repos[target] / "minilm_encoder" / CONFIG_NAME, "minilm_encoder")
-        assert [tensor.allow_ragged_batch for tensor in config.input] == [ragged, ragged]
-
-
-def test_encoder_batches_requests_of_mixed_widths_and_answers_each(repos, monkeypatch) -> None:
-    model = _load(repos["local"], "minilm_encoder", monkeypatch)
-    tokenizer = load_tokenizer()
-    texts = [["red shoes"], ["blue running shoes", "green hat"], ["long " * 40]]
-    requests = [
-        _request(input_ids=ids, attention_mask=mask)
-        for ids, mask in (tokenize(tokenizer, t) for t in texts)
-    ]
-    responses = model.execute(requests)
-    session = ort.InferenceSession(str(repos["local"] / "minilm_encoder/1/model.onnx"))
-    for request, response in zip(requests, responses, strict=True):
-        feed = {name: tensor.array for name, tensor in request.items()}
-        np.testing.assert_allclose(
-            response.outputs["sentence_embedding"], session.run(None, feed)[0], atol=1e-5
-        )
+        assert [tensor.allow_ragged_batch for tensor in config.input] == [False, False]
+    assert not (repos["local"] / "minilm_encoder").exists()
+    assert not (repos["local"] / "tokenizer").exists()
 
 
 def test_ranker_scores_each_request_like_the_torchscript_model(repos, monkeypatch) -> None:

@@ -205,6 +205,10 @@ def test_each_site_expects_the_stack_placement_whatever_the_source_says() -> Non
         assert targets[site].endpoint.models == site_models(config, site)
     assert targets["public"].absent == ("ctr_ranker",)
     assert targets["private"].absent == ()
+    local = {target.site: target for target in placed("dev", endpoints, local=True)}
+    assert local["public"].endpoint.models == ("text_embedding",), "fused: no ensemble steps"
+    assert local["private"].endpoint.models == ("ctr_ranker", "text_embedding")
+    assert local["public"].absent == ("ctr_ranker",)
 
 
 def test_the_addresses_match_what_the_stack_deploys() -> None:

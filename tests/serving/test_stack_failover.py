@@ -115,6 +115,6 @@ def test_private_only_requests_fail_closed_while_private_is_down(
     assert time.monotonic() - started < 120, "failed closed without waiting out its deadline"
     assert "never sent elsewhere" in cli.stderr, "errors go to stderr"
     seen = requests_seen(local_stack, "public") - public_before
-    assert seen == {"text_embedding": 1, "tokenizer": 1, "minilm_encoder": 1}, (
-        "public counted the one shared-model request (and its ensemble steps), no ranker request"
+    assert seen == {"text_embedding": 1}, (
+        "public counted the one shared-model request (one fused model locally), no ranker request"
     )

@@ -17,7 +17,8 @@ from serving.routing import Router
 
 pytestmark = pytest.mark.local_stack
 
-EMBEDDING = {"tokenizer", "minilm_encoder", "text_embedding"}
+EMBEDDING = {"text_embedding"}
+"""The local target serves text_embedding as one model (no ensemble steps to load)."""
 
 
 def metrics(local_stack: LocalState, site: str) -> str:

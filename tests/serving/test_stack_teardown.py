@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from hybrid.manifest import Manifest
 from serving.endpoints import PROJECT_ROOT
 from serving.errors import LocalStackError
 from serving.local import processes, stack, triton
@@ -152,7 +153,9 @@ def test_up_says_when_the_running_sites_serve_an_older_build(
     local_stack: LocalState, state_dir: Path
 ) -> None:
     manifests = site_manifests("dev")
-    older = {**manifests, "public": manifests["public"].for_models(["tokenizer"])}
+    public = manifests["public"]  # a build with one file fewer stands for an older one
+    fewer = dict(list(public.files.items())[1:])
+    older = {**manifests, "public": Manifest.build("local", public.stack, public.models, fewer)}
     console = Console(record=True, width=200)
     state = stack.up("dev", LOCAL_REPOSITORY, older, state_dir, console)
     assert state.processes == local_stack.processes, "nothing restarted"
