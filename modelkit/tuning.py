@@ -31,14 +31,12 @@ class Tuning:
 LOCAL_TUNING: dict[str, Tuning] = {
     # text_embedding is one python model here (tokenize + encode, placement.FUSED_ON_LOCAL).
     # No queue delay: at one client a request runs at once; under load requests queue behind
-    # the busy instances anyway and each execute() takes all of them. Two instances so two
-    # batches run at once under load (measured best with the old encoder: 2 x 1 thread);
-    # two intra-op threads each so a lone request at low load uses both cores, with spinning
-    # off (render.py) so that the two instances, 4 threads on 2 cores, do not spin against
-    # each other. Not yet measured with make bench (issue 12): revisit threads=1 if the
-    # 32-client throughput drops.
+    # the busy instances anyway and each execute() takes all of them. Two single-threaded
+    # instances, measured against 1 x 2 threads and 2 x 2 threads (spinning on and off) with
+    # make bench on 2 cores (docs/local-mode.md): best at 32 clients (INT8 620 texts/s
+    # against 447 for 1 x 2 and 322 for 2 x 2 spinning) and as good at one.
     "text_embedding": Tuning(
-        instances=2, preferred_batch_sizes=(), max_queue_delay_us=0, threads=2
+        instances=2, preferred_batch_sizes=(), max_queue_delay_us=0, threads=1
     ),
     "ctr_ranker": Tuning(
         instances=1, preferred_batch_sizes=(64, 128), max_queue_delay_us=1000, threads=1
