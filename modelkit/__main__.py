@@ -210,6 +210,13 @@ def _summary(facts: dict) -> str:
     if "training" in facts:
         training = facts["training"]
         return f"held-out AUC {training['auc']:.4f} (target >= 0.75), seed {training['seed']}"
+    if "quality" in facts:
+        measured = facts["quality"]
+        return (
+            f"quality gate vs FP32 on {measured['texts']} texts: minimum cosine "
+            f"{measured['min_cosine']:.5f}, mean {measured['mean_cosine']:.5f}, top-10 "
+            f"agreement {measured['top10_agreement']:.4f} (passed)"
+        )
     cosine = facts["min_cosine_vs_eager"]
     return "min cosine vs eager torch: " + ", ".join(f"{k} {v:.7f}" for k, v in cosine.items())
 

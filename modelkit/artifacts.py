@@ -183,6 +183,7 @@ RECIPES: dict[str, Recipe] = {
         modules=(
             "modelkit.artifacts",
             "modelkit.minilm",
+            "modelkit.minilm_steps",
             "modelkit.tokenization",
             "modelkit.torch2onnx",
             "modelkit.torch2torchscript",
@@ -195,6 +196,7 @@ RECIPES: dict[str, Recipe] = {
         name=MINILM_INT8,
         modules=(
             "modelkit.artifacts",
+            "modelkit.minilm_steps",
             "modelkit.quantize",
             "modelkit.quality",
             "modelkit.texts",

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from modelkit.minilm_steps import pad
 from modelkit.tuning import MAX_SEQUENCE_LENGTH
 
 
@@ -33,10 +34,4 @@ def load_tokenizer() -> Tokenizer:
 def tokenize(tokenizer: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids and attention mask (int64), padded to the longest text."""
     encodings = tokenizer.encode_batch(texts)
-    width = max(len(encoding.ids) for encoding in encodings)
-    ids = np.zeros((len(texts), width), np.int64)
-    mask = np.zeros((len(texts), width), np.int64)
-    for row, encoding in enumerate(encodings):
-        ids[row, : len(encoding.ids)] = encoding.ids
-        mask[row, : len(encoding.ids)] = 1
-    return ids, mask
+    return pad(encodings, max(len(encoding.ids) for encoding in encodings))

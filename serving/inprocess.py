@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from google.protobuf import text_format
-from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2
 
 from hybrid.manifest import load_verified
 from hybrid.paths import LOCAL, REPOS_DIR
-from modelkit.tokenization import tokenize
+from modelkit.minilm_steps import ENCODER_OUTPUT, Tokenize, pad
 
 MODEL = "text_embedding"
 """On the local target one python model that tokenizes and encodes: its parameters name
@@ -40,20 +39,28 @@ class InProcessEmbedder:
         load_verified(repository)
         folder = repository / MODEL / "1"
         params = parameters(model_config(repository, MODEL))
-        self.tokenizer = Tokenizer.from_file(str(folder / params["tokenizer_file"]))
-        self.tokenizer.enable_truncation(int(params["max_sequence_length"]))
-        self.tokenizer.no_padding()
+        self.tokenize = Tokenize(folder, params)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or int(params["intra_op_threads"])
         options.inter_op_num_threads = 1
         onnx = folder / params["onnx_file"]
         self.session = ort.InferenceSession(str(onnx), options, ["CPUExecutionProvider"])
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, as_served: bool = False) -> np.ndarray:
+        """One call for all ``texts``, padded to the longest; ``as_served`` pads to the
+        length bucket the served model pads one request of these texts to. That matters
+        for INT8: its activation scales are taken over the whole padded batch, so the same
+        text comes out slightly different in another padding (cosine about 0.9993)."""
         if not texts:
             return np.zeros((0, self.session.get_outputs()[0].shape[-1]), np.float32)
-        ids, mask = tokenize(self.tokenizer, list(texts))
+        encodings = self.tokenize.tokenizer.encode_batch(list(texts))
+        width = (
+            self.tokenize.width(encodings)
+            if as_served
+            else max(len(encoding.ids) for encoding in encodings)
+        )
+        ids, mask = pad(encodings, width)
         (embeddings,) = self.session.run(
-            ["sentence_embedding"], {"input_ids": ids, "attention_mask": mask}
+            [ENCODER_OUTPUT], {"input_ids": ids, "attention_mask": mask}
         )
         return np.asarray(embeddings, dtype=np.float32)

@@ -47,3 +47,17 @@ def test_plan_jobs_prints_kubernetes_yaml(capsys) -> None:
     assert main(argv) == 0
     jobs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [job["kind"] for job in jobs] == ["Job", "Job"]
+
+
+def test_the_build_summary_reads_each_recipes_own_measure() -> None:
+    """The plain build output prints one line per artifact (the INT8 one used to crash it)."""
+    from modelkit.__main__ import _summary
+    from modelkit.quality import Quality
+
+    gated = Quality(0.9966, 0.9989, 0.9502, texts=10_500, queries=500, documents=10_000)
+    assert _summary({"quality": gated.facts()}) == (
+        "quality gate vs FP32 on 10500 texts: minimum cosine 0.99660, mean 0.99890, "
+        "top-10 agreement 0.9502 (passed)"
+    )
+    assert "AUC 0.8643" in _summary({"training": {"auc": 0.8643, "seed": 1}})
+    assert "onnx 0.9999998" in _summary({"min_cosine_vs_eager": {"onnx": 0.9999998}})
