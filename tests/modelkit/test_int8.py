@@ -1,6 +1,7 @@
 """The INT8 encoder: its texts, its quality gate, the manifest's record, precision as config."""
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from modelkit.build import BuildResult
 from modelkit.cache import Artifact, ensure
 from modelkit.errors import BuildError
 from modelkit.quantize import activation_ranges, quantize_encoder, smooth, weight_matmuls
-from modelkit.render import RenderInputs, plan_target
+from modelkit.render import RenderInputs, TargetPlan, plan_target
 from modelkit.tokenization import load_tokenizer, tokenize
 
 
@@ -152,11 +153,12 @@ def test_a_failed_gate_caches_nothing(
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
+@pytest.fixture(scope="module")
+def plans(
     built: BuildResult, int8_graph: Path, small: texts.TextSets
-) -> None:
-    """Rendered with an INT8 artifact measured on the small set (the real one is built
-    and gated by `make models` when a stack serves int8)."""
+) -> dict[str, tuple[TargetPlan, quality.Quality]]:
+    """The local target rendered per precision, with an INT8 artifact measured on the small
+    set (the real one is built and gated by `make models` when a stack serves int8)."""
     fp32 = built.artifacts[MINILM]
     measured = quality.evaluate(
         quality.onnx_embedder(fp32.path(ENCODER_ONNX)), quality.onnx_embedder(int8_graph), small
@@ -177,21 +179,31 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
     )
     config = load_stack_config("dev")
     inputs = RenderInputs(MODEL_REPO, {**built.artifacts, MINILM_INT8: int8}, Path("no-plans"))
-    plans = {
-        precision: plan_target(
-            LOCAL,
-            dataclasses.replace(
-                config,
-                serving=dataclasses.replace(
-                    config.serving,
-                    encoder_precision={**config.serving.encoder_precision, LOCAL: precision},
+    return {
+        precision: (
+            plan_target(
+                LOCAL,
+                dataclasses.replace(
+                    config,
+                    serving=dataclasses.replace(
+                        config.serving,
+                        encoder_precision={**config.serving.encoder_precision, LOCAL: precision},
+                    ),
                 ),
+                inputs,
             ),
-            inputs,
+            measured,
         )
         for precision in (FP32, INT8)
     }
-    manifests = {precision: plan.manifest("dev") for precision, plan in plans.items()}
+
+
+def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
+    built: BuildResult, plans: dict[str, tuple[TargetPlan, quality.Quality]]
+) -> None:
+    fp32 = built.artifacts[MINILM]
+    measured = plans[INT8][1]
+    manifests = {precision: plan.manifest("dev") for precision, (plan, _) in plans.items()}
     assert manifests[FP32].content_hash != manifests[INT8].content_hash
     changed = {
         name
@@ -205,7 +217,7 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
         f"{model}/1/{ENCODER_INT8_ONNX}",
     }
     for precision, onnx_file in ((FP32, ENCODER_ONNX), (INT8, ENCODER_INT8_ONNX)):
-        rendered = plans[precision].files[f"{model}/config.pbtxt"].data or b""
+        rendered = plans[precision][0].files[f"{model}/config.pbtxt"].data or b""
         encoder = text_format.Parse(rendered.decode(), mc.ModelConfig())
         assert encoder.parameters["onnx_file"].string_value == onnx_file
     assert manifests[FP32].quality == {}
@@ -228,3 +240,57 @@ def _fields(manifest: Manifest) -> dict:
         "profiles": manifest.profiles,
         "quality": manifest.quality,
     }
+
+
+@pytest.mark.local_stack
+def test_a_real_triton_serves_the_int8_graph_where_the_stack_says_so(
+    plans: dict[str, tuple[TargetPlan, quality.Quality]], tmp_path: Path
+) -> None:
+    """The local Triton binary on the rendered INT8 target: it answers with the INT8 graph
+    (what this process computes from that graph, padded as served), not with FP32's."""
+    import tritonclient.grpc as grpcclient
+
+    from serving.inprocess import InProcessEmbedder
+    from serving.local import processes, triton
+
+    repositories = {}
+    for precision, (plan, _) in plans.items():
+        repositories[precision] = tmp_path / precision
+        plan.write(repositories[precision])
+        plan.manifest("dev").write(repositories[precision])
+    served_copy = tmp_path / "served"  # Triton's python stub writes bytecode next to model.py
+    shutil.copytree(repositories[INT8] / "text_embedding", served_copy / "text_embedding")
+    grpc_port, metrics_port = processes.free_ports(2)
+    launch = triton.TritonLaunch(
+        site="public",
+        repository=str(served_copy),
+        models=("text_embedding",),
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        http_port=None,
+        tls=None,
+        env={},
+        scratch=tmp_path / "scratch",
+    )
+    backends = triton.prepare_backends(tmp_path / "backends")
+    server = processes.start(
+        "triton", triton.command(launch, backends), tmp_path / "triton.log",
+        triton.environment(launch),
+    )  # fmt: skip
+    sample = ["cheap running shoes", "a waterproof hiking jacket for women"]
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        processes.wait_until(
+            lambda: client.is_model_ready("text_embedding"), [server], "text_embedding", 120
+        )
+        text = grpcclient.InferInput("TEXT", [len(sample), 1], "BYTES")
+        text.set_data_from_numpy(np.array([[t.encode()] for t in sample], object))
+        served = client.infer("text_embedding", [text]).as_numpy("EMBEDDING")
+    finally:
+        triton.stop(server, launch.scratch)
+    as_int8, as_fp32 = (
+        InProcessEmbedder(repositories[precision]).embed(sample, as_served=True)
+        for precision in (INT8, FP32)
+    )
+    assert quality.cosines(as_int8, served).min() > 0.99999
+    assert quality.cosines(as_fp32, served).max() < 0.99999, "INT8 rounding shows"
