@@ -18,7 +18,7 @@ What is quantized, chosen by measurement (docs/models.md, "INT8 encoder"):
   scale per tensor is set by one row in each text. Where that is so (its smoothed range
   above FIRST_TOKEN_AT of the rest's), the same ``Mul`` also shrinks that row by
   ``c`` = rest / first, and a ``Mul`` after the MatMul grows the row's result back:
-  ``(x R) W R^-1 = x W`` for a diagonal ``R``, exact in FP32.
+  ``R^-1 ((R x) W) = x W`` for a diagonal ``R``, exact in FP32.
 """
 
 import contextlib
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 SMOOTHING = 0.6
 """SmoothQuant's migration strength a, measured 0.5 to 1.0 (docs/models.md)."""
 FIRST_TOKEN_AT = 0.8
-"""A first-token row at most this share of the rest's range is left as it is."""
+"""The first token's row is rescaled where the rest's range is below this share of its own."""
+FIRST_TOKEN = "first_token_row"
+"""The graph's [1, S, 1] tensor: 1 in the first token's row, 0 in the others."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ def weight_matmuls(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
 
 
-def quantize(fp32: Path, out: Path, keep_fp32: Sequence[str] = ()) -> Path:
-    """Write the INT8 variant of ``fp32`` to ``out``, with ``keep_fp32`` nodes left as they are."""
+def quantize(fp32: Path, out: Path) -> Path:
+    """Write ``fp32`` with every weight MatMul dynamically quantized to ``out``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quiet = logging.getLogger()
@@ -73,7 +75,6 @@ def quantize(fp32: Path, out: Path, keep_fp32: Sequence[str] = ()) -> Path:
                 op_types_to_quantize=["MatMul"],
                 per_channel=True,
                 weight_type=QuantType.QInt8,
-                nodes_to_exclude=list(keep_fp32),
                 extra_options={"MatMulConstBOnly": True},
             )
     finally:
@@ -180,10 +181,6 @@ def smooth(
     graph.node.extend(ordered)
     onnx.save(model, str(out))
     return rescaled
-
-
-FIRST_TOKEN = "first_token_row"
-"""[1, S, 1]: 1 in the first token's row, 0 in the others."""
 
 
 def _first_token_row(constant: Callable[..., str]) -> list["onnx.NodeProto"]:
