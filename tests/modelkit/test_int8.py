@@ -251,7 +251,7 @@ def test_a_real_triton_serves_the_int8_graph_where_the_stack_says_so(
     import tritonclient.grpc as grpcclient
 
     from serving.inprocess import InProcessEmbedder
-    from serving.local import processes, triton
+    from tests.modelkit.triton_support import serving
 
     repositories = {}
     for precision, (plan, _) in plans.items():
@@ -260,34 +260,11 @@ def test_a_real_triton_serves_the_int8_graph_where_the_stack_says_so(
         plan.manifest("dev").write(repositories[precision])
     served_copy = tmp_path / "served"  # Triton's python stub writes bytecode next to model.py
     shutil.copytree(repositories[INT8] / "text_embedding", served_copy / "text_embedding")
-    grpc_port, metrics_port = processes.free_ports(2)
-    launch = triton.TritonLaunch(
-        site="public",
-        repository=str(served_copy),
-        models=("text_embedding",),
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
-        http_port=None,
-        tls=None,
-        env={},
-        scratch=tmp_path / "scratch",
-    )
-    backends = triton.prepare_backends(tmp_path / "backends")
-    server = processes.start(
-        "triton", triton.command(launch, backends), tmp_path / "triton.log",
-        triton.environment(launch),
-    )  # fmt: skip
     sample = ["cheap running shoes", "a waterproof hiking jacket for women"]
-    try:
-        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-        processes.wait_until(
-            lambda: client.is_model_ready("text_embedding"), [server], "text_embedding", 120
-        )
+    with serving(served_copy, ("text_embedding",), tmp_path) as (client, _):
         text = grpcclient.InferInput("TEXT", [len(sample), 1], "BYTES")
         text.set_data_from_numpy(np.array([[t.encode()] for t in sample], object))
         served = client.infer("text_embedding", [text]).as_numpy("EMBEDDING")
-    finally:
-        triton.stop(server, launch.scratch)
     as_int8, as_fp32 = (
         InProcessEmbedder(repositories[precision]).embed(sample, as_served=True)
         for precision in (INT8, FP32)

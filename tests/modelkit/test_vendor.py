@@ -208,39 +208,15 @@ def test_a_real_triton_serves_the_cloud_tokenizer_from_its_vendor_folder(repos, 
     import tritonclient.grpc as grpcclient
 
     from modelkit.tokenization import load_tokenizer, tokenize
-    from serving.local import processes, triton
+    from tests.modelkit.triton_support import serving
 
     repository = tmp_path / "repository"
     shutil.copytree(repos["public"] / "tokenizer", repository / "tokenizer")
-    grpc_port, metrics_port = processes.free_ports(2)
-    launch = triton.TritonLaunch(
-        site="public",
-        repository=str(repository),
-        models=("tokenizer",),
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
-        http_port=None,
-        tls=None,
-        env={},
-        scratch=tmp_path / "scratch",
-    )
-    backends = triton.prepare_backends(tmp_path / "backends")
-    triton.reclaim(launch.scratch)
-    server = processes.start(
-        "triton", triton.command(launch, backends), tmp_path / "triton.log",
-        triton.environment(launch),
-    )  # fmt: skip
-    try:
-        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-        processes.wait_until(
-            lambda: client.is_model_ready("tokenizer"), [server], "the tokenizer model", 120
-        )
+    with serving(repository, ("tokenizer",), tmp_path) as (client, server):
         text = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
         text.set_data_from_numpy(np.array([[b"wireless noise cancelling headphones"]], object))
         ids = client.infer("tokenizer", [text]).as_numpy("input_ids")
         mapped = _loaded_tokenizers_library(server.pid)
-    finally:
-        triton.stop(server, launch.scratch)
     expected, _ = tokenize(load_tokenizer(), ["wireless noise cancelling headphones"])
     assert ids[0, : expected.shape[1]].tolist() == expected[0].tolist()
     assert mapped == [str(repository / VENDORED / PACKAGE / "tokenizers.abi3.so")]
