@@ -150,20 +150,14 @@ def _build_minilm_int8(
     from modelkit import quality
     from modelkit.quantize import quantize_encoder
     from modelkit.texts import text_sets
-    from modelkit.tokenization import load_tokenizer, tokenize
 
     started = time.perf_counter()
     fp32 = used[MINILM].path(ENCODER_ONNX)
     report("INT8: calibration and evaluation texts", 0, 3)
     sets = text_sets()
-    tokenizer = load_tokenizer()
     report("INT8: smooth and quantize on calibration", 1, 3)
-    feeds = (
-        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
-        for batch in quality.batches(sets.calibration)
-    )
     out = folder / ENCODER_INT8_ONNX
-    recipe = quantize_encoder(fp32, out, feeds)
+    recipe = quantize_encoder(fp32, out, quality.feeds(sets.calibration))
     report("INT8: quality gate vs FP32", 2, 3)
     measured = quality.evaluate(quality.onnx_embedder(fp32), quality.onnx_embedder(out), sets)
     quality.check(measured, "the INT8 encoder")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelkit.errors import BuildError
+from modelkit.minilm_steps import ENCODER_INPUTS
 from modelkit.texts import TextSets
 from modelkit.tokenization import load_tokenizer, tokenize
 
@@ -82,7 +83,7 @@ def onnx_embedder(model: Path) -> Embed:
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         ids, mask = tokenize(tokenizer, list(texts))
-        (rows,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        (rows,) = session.run(None, dict(zip(ENCODER_INPUTS, (ids, mask), strict=True)))
         return np.asarray(rows)
 
     return embed
@@ -97,6 +98,15 @@ def batches(texts: Sequence[str]) -> list[list[str]]:
     """The texts in encoder calls of BATCH, each padded to its longest text."""
     order = _order(texts)
     return [[texts[i] for i in order[at : at + BATCH]] for at in range(0, len(order), BATCH)]
+
+
+def feeds(texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """The encoder graph's inputs for ``texts`` in ``batches`` (calibration passes)."""
+    tokenizer = load_tokenizer()
+    return [
+        dict(zip(ENCODER_INPUTS, tokenize(tokenizer, batch), strict=True))
+        for batch in batches(texts)
+    ]
 
 
 def embed_all(embed: Embed, texts: Sequence[str]) -> np.ndarray:

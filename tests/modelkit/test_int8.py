@@ -21,7 +21,6 @@ from modelkit.cache import Artifact, ensure
 from modelkit.errors import BuildError
 from modelkit.quantize import activation_ranges, quantize_encoder, smooth, weight_matmuls
 from modelkit.render import RenderInputs, TargetPlan, plan_target
-from modelkit.tokenization import load_tokenizer, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +85,11 @@ def _with_wrong_activation_scale(quantized: Path, out: Path, scale: float) -> Pa
     return out
 
 
-def _feeds(texts_: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
-    tokenizer = load_tokenizer()
-    return [
-        dict(zip(("input_ids", "attention_mask"), tokenize(tokenizer, batch), strict=True))
-        for batch in quality.batches(texts_)
-    ]
-
-
 def test_smoothing_and_the_first_token_rescale_leave_the_fp32_function_unchanged(
     built: BuildResult, sets: texts.TextSets, small: texts.TextSets, tmp_path: Path
 ) -> None:
     fp32 = built.artifacts[MINILM].path(ENCODER_ONNX)
-    calibration = _feeds(sets.calibration[:64])
+    calibration = quality.feeds(sets.calibration[:64])
     rescaled = smooth(
         fp32, tmp_path / "smoothed.onnx", activation_ranges(fp32, calibration), weight_matmuls(fp32)
     )
@@ -118,7 +109,9 @@ def test_smoothing_and_the_first_token_rescale_leave_the_fp32_function_unchanged
 def int8_graph(built: BuildResult, sets: texts.TextSets, tmp_path_factory) -> Path:
     """The shipped recipe's INT8 graph, smoothed on a slice of the calibration texts."""
     out = tmp_path_factory.mktemp("int8") / ENCODER_INT8_ONNX
-    quantize_encoder(built.artifacts[MINILM].path(ENCODER_ONNX), out, _feeds(sets.calibration[:64]))
+    quantize_encoder(
+        built.artifacts[MINILM].path(ENCODER_ONNX), out, quality.feeds(sets.calibration[:64])
+    )
     return out
 
 
