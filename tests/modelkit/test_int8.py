@@ -254,10 +254,10 @@ def test_a_real_triton_serves_the_int8_graph_where_the_stack_says_so(
     served_copy = tmp_path / "served"  # Triton's python stub writes bytecode next to model.py
     shutil.copytree(repositories[INT8] / "text_embedding", served_copy / "text_embedding")
     sample = ["cheap running shoes", "a waterproof hiking jacket for women"]
-    with serving(served_copy, ("text_embedding",), tmp_path) as (client, _):
+    with serving(served_copy, ("text_embedding",), tmp_path) as server:
         text = grpcclient.InferInput("TEXT", [len(sample), 1], "BYTES")
         text.set_data_from_numpy(np.array([[t.encode()] for t in sample], object))
-        served = client.infer("text_embedding", [text]).as_numpy("EMBEDDING")
+        served = server.client.infer("text_embedding", [text]).as_numpy("EMBEDDING")
     as_int8, as_fp32 = (
         InProcessEmbedder(repositories[precision]).embed(sample, as_served=True)
         for precision in (INT8, FP32)

@@ -212,11 +212,11 @@ def test_a_real_triton_serves_the_cloud_tokenizer_from_its_vendor_folder(repos, 
 
     repository = tmp_path / "repository"
     shutil.copytree(repos["public"] / "tokenizer", repository / "tokenizer")
-    with serving(repository, ("tokenizer",), tmp_path) as (client, server):
+    with serving(repository, ("tokenizer",), tmp_path) as served:
         text = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
         text.set_data_from_numpy(np.array([[b"wireless noise cancelling headphones"]], object))
-        ids = client.infer("tokenizer", [text]).as_numpy("input_ids")
-        mapped = _loaded_tokenizers_library(server.pid)
+        ids = served.client.infer("tokenizer", [text]).as_numpy("input_ids")
+        mapped = _loaded_tokenizers_library(served.process.pid)
     expected, _ = tokenize(load_tokenizer(), ["wireless noise cancelling headphones"])
     assert ids[0, : expected.shape[1]].tolist() == expected[0].tolist()
     assert mapped == [str(repository / VENDORED / PACKAGE / "tokenizers.abi3.so")]

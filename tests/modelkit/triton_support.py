@@ -3,6 +3,7 @@ python backend itself (the local mode's own launcher, without buckets)."""
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import tritonclient.grpc as grpcclient
@@ -10,12 +11,18 @@ import tritonclient.grpc as grpcclient
 from serving.local import processes, triton
 
 
+@dataclass(frozen=True)
+class Served:
+    client: grpcclient.InferenceServerClient
+    process: processes.Process
+    address: str
+    """host:port of its gRPC endpoint."""
+
+
 @contextlib.contextmanager
-def serving(
-    repository: Path, models: tuple[str, ...], tmp_path: Path
-) -> Iterator[tuple[grpcclient.InferenceServerClient, processes.Process]]:
-    """A gRPC client of a Triton whose ``models`` are ready, and its process; stopped and
-    cleaned up on exit."""
+def serving(repository: Path, models: tuple[str, ...], tmp_path: Path) -> Iterator[Served]:
+    """A Triton whose ``models`` are ready, with a gRPC client; stopped and cleaned up on
+    exit."""
     grpc_port, metrics_port = processes.free_ports(2)
     launch = triton.TritonLaunch(
         site="public",
@@ -35,11 +42,12 @@ def serving(
         triton.environment(launch),
     )  # fmt: skip
     try:
-        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        address = f"127.0.0.1:{grpc_port}"
+        client = grpcclient.InferenceServerClient(address)
         for model in models:
             processes.wait_until(
                 lambda model=model: client.is_model_ready(model), [server], model, 120
             )
-        yield client, server
+        yield Served(client, server, address)
     finally:
         triton.stop(server, launch.scratch)
