@@ -3,22 +3,24 @@ against the same artifacts run in this process, side by side in one run.
 
 - The local target is rendered twice (``hybrid:encoderPrecision`` local fp32 and int8)
   into build/bench/repos/<precision>/.
-- in-process, per precision: the rendered tokenizer file + ONNX graph on onnxruntime, two
-  ways: one thread per client with one text per call, and all clients' texts batched into
-  one call (what an application batching for itself gets), each with the cores shared
-  among the calls in flight. The best FP32 of the two is the throughput baseline.
-- served, per precision: a Triton of its own on that repository; `concurrency` requests in
-  flight over gRPC (asyncio, one text per request).
+- in-process, per precision: the rendered tokenizer file + ONNX graph on onnxruntime, three
+  ways: one thread per client with one text per call; all clients' texts in one call padded
+  to the longest (what an application batching naively gets); and the same call with each
+  text padded to its own length bucket, one onnxruntime call per width (the served model's
+  batching). Each gets the cores shared among the calls in flight. The best FP32 of them is
+  the throughput baseline.
+- served, per precision: a Triton of its own on that repository, loaded by Triton's own
+  perf_analyzer (serving/perf_analyzer.py): `concurrency` requests of one text in flight.
+  Its report also splits a request's time (client, network, queue, model).
 
 Modes are interleaved and repeated (`--rounds`), so load from anything else on the machine
 falls on all of them alike; throughput is the median over rounds (min and max are kept).
 At one client the report gives each precision's latency gap: served p50 minus in-process
-per-call p50.
+per-call p50, and where the served time goes.
 
 Writes build/bench/serving.json, serving.md and serving.png.
 """
 
-import asyncio
 import json
 import os
 import shutil
@@ -33,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-import tritonclient.grpc.aio as grpcaio
 from rich.table import Table
 from rich.text import Text
 
@@ -44,13 +45,16 @@ from hybrid.paths import BUILD_DIR, LOCAL
 from hybrid.precision import FP32, INT8
 from modelkit.build import build
 from modelkit.errors import ModelkitError
+from serving import perf_analyzer
 from serving.errors import ServingError
 from serving.inprocess import InProcessEmbedder
 from serving.local import processes, triton
 
 CONCURRENCY = (1, 8, 32)
 PRECISIONS = (FP32, INT8)
-KINDS = ("in-process per-call", "in-process batched", "served")
+BATCHED = ("in-process batched", "in-process bucketed")
+"""All clients' texts in one call: padded to the longest, or each to its length bucket."""
+KINDS = ("in-process per-call", *BATCHED, "served")
 MODEL = "text_embedding"
 TARGET_RATIO = 0.9
 """Served FP32 over the best in-process FP32 at the top concurrency."""
@@ -65,7 +69,7 @@ console = make_console()
 @dataclass(frozen=True)
 class Measurement:
     kind: str
-    """`in-process per-call`, `in-process batched` or `served`."""
+    """One of KINDS."""
     precision: str
     concurrency: int
     throughput: float
@@ -75,6 +79,8 @@ class Measurement:
     texts: int
     throughput_min: float
     throughput_max: float
+    breakdown_us: dict[str, int] | None = None
+    """Served only: perf_analyzer's split of a request's time (median over the rounds)."""
 
     @property
     def mode(self) -> str:
@@ -147,33 +153,6 @@ def run_threads(
     return done[0], time.perf_counter() - started, latencies
 
 
-async def run_served(
-    address: str, texts: Sequence[str], clients: int, seconds: float
-) -> tuple[int, float, list[float]]:
-    """`clients` requests in flight at all times, one text each, over one gRPC channel."""
-    client = grpcaio.InferenceServerClient(address)
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
-
-    async def worker(offset: int) -> None:
-        index = offset
-        while time.perf_counter() < stop_at:
-            tensor = grpcaio.InferInput("TEXT", [1, 1], "BYTES")
-            text = texts[index % len(texts)].encode()
-            tensor.set_data_from_numpy(np.array([[text]], dtype=np.object_))
-            start = time.perf_counter()
-            await client.infer(MODEL, [tensor])
-            latencies.append(time.perf_counter() - start)
-            index += clients
-
-    started = time.perf_counter()
-    try:
-        await asyncio.gather(*(worker(i) for i in range(clients)))
-    finally:
-        await client.close()
-    return len(latencies), time.perf_counter() - started, latencies
-
-
 def measurement(
     kind: str,
     precision: str,
@@ -194,6 +173,28 @@ def measurement(
         texts=sum(texts for texts, _, _ in rounds),
         throughput_min=min(speeds),
         throughput_max=max(speeds),
+    )
+
+
+def served_measurement(
+    precision: str, concurrency: int, rounds: Sequence[perf_analyzer.Report]
+) -> Measurement:
+    """Median throughput and percentiles over perf_analyzer's runs (it keeps no latencies)."""
+    speeds = [report.throughput for report in rounds]
+    return Measurement(
+        kind="served",
+        precision=precision,
+        concurrency=concurrency,
+        throughput=statistics.median(speeds),
+        p50_ms=statistics.median(report.p50_ms for report in rounds),
+        p99_ms=statistics.median(report.p99_ms for report in rounds),
+        texts=sum(report.requests for report in rounds),
+        throughput_min=min(speeds),
+        throughput_max=max(speeds),
+        breakdown_us={
+            column: round(statistics.median(report.breakdown_us[column] for report in rounds))
+            for column in perf_analyzer.BREAKDOWN
+        },
     )
 
 
@@ -286,8 +287,12 @@ def benchmark(
 ) -> list[Measurement]:
     """Every mode at every concurrency, interleaved and repeated, so that load from anything
     else on the machine falls on all of them alike."""
+    perf_analyzer.check()
     texts = corpus()
     out.mkdir(parents=True, exist_ok=True)
+    requests = perf_analyzer.write_input_data(
+        [{"TEXT": [text]} for text in texts], out / "texts.json"
+    )
     with console.status("rendering the local target in FP32 and INT8"):
         repositories = render_repositories(stack, out)
     # Each in-process run gets its best thread budget: the cores shared among the calls
@@ -304,6 +309,7 @@ def benchmark(
     folders = {precision: out / f"served-{precision}" for precision in repositories}
     servers: dict[str, tuple[processes.Process, str]] = {}
     samples: dict[tuple[str, str, int], list[tuple[int, float, list[float]]]] = {}
+    served: dict[tuple[str, int], list[perf_analyzer.Report]] = {}
     try:
         with console.status("starting a Triton per precision"):
             for precision, repository in repositories.items():
@@ -311,34 +317,46 @@ def benchmark(
             if length_buckets:
                 for _, address in servers.values():
                     set_length_buckets(address, length_buckets)
-            for _, address in servers.values():
-                asyncio.run(run_served(address, texts, max(concurrency), 1.0))  # warm-up
+            for precision, (_, address) in servers.items():  # warm-up
+                perf_analyzer.run(
+                    address, MODEL, requests, max(concurrency), 1.0, folders[precision]
+                )
 
-        def run(kind: str, precision: str, clients: int) -> tuple[int, float, list[float]]:
+        def run(kind: str, precision: str, clients: int) -> float:
+            """One point of one round, kept in `samples` or `served`; its texts/s."""
+            if kind == "served":
+                _, address = servers[precision]
+                report = perf_analyzer.run(
+                    address, MODEL, requests, clients, seconds, folders[precision]
+                )
+                served.setdefault((precision, clients), []).append(report)
+                return report.throughput
             if kind == "in-process per-call":
                 embed = embedders[precision, max(1, cores // clients)].embed
-                return run_threads(embed, texts, clients, 1, seconds)
-            if kind == "in-process batched":
-                return run_threads(embedders[precision, cores].embed, texts, 1, clients, seconds)
-            return asyncio.run(run_served(servers[precision][1], texts, clients, seconds))
+                sample = run_threads(embed, texts, clients, 1, seconds)
+            else:
+                embedder = embedders[precision, cores]
+                batch = embedder.embed if kind == "in-process batched" else embedder.embed_by_width
+                sample = run_threads(batch, texts, 1, clients, seconds)
+            samples.setdefault((kind, precision, clients), []).append(sample)
+            return sample[0] / sample[1]
 
         for round_ in range(1, rounds + 1):
             for clients in concurrency:
                 for precision in repositories:
                     for kind in KINDS:
-                        if kind == "in-process batched" and clients == 1:
+                        if kind in BATCHED and clients == 1:
                             continue  # the same as per-call
                         what = f"round {round_}/{rounds}: {kind} {precision}, {clients} clients"
                         with console.status(what):
-                            texts_done, elapsed, _ = sample = run(kind, precision, clients)
-                        samples.setdefault((kind, precision, clients), []).append(sample)
-                        console.print(
-                            f"{what}: {texts_done / elapsed:.1f} texts/s", highlight=False
-                        )
+                            speed = run(kind, precision, clients)
+                        console.print(f"{what}: {speed:.1f} texts/s", highlight=False)
     finally:
         for precision, (process, _) in servers.items():
             triton.stop(process, _scratch(folders[precision]))
-    return [measurement(*key, runs) for key, runs in samples.items()]
+    return [measurement(*key, runs) for key, runs in samples.items()] + [
+        served_measurement(*key, reports) for key, reports in served.items()
+    ]
 
 
 def ratios(results: Sequence[Measurement]) -> dict[int, dict[str, float]]:
@@ -426,6 +444,18 @@ def markdown(results: Sequence[Measurement]) -> str:
             else ("-" if value is None else f"{value:.2f}")
         )
         lines.append(f"| {name} | {shown} | {goal['target']} | {'yes' if goal['met'] else 'no'} |")
+    breakdowns = [m for m in results if m.concurrency == 1 and m.breakdown_us]
+    if breakdowns:
+        columns = perf_analyzer.BREAKDOWN
+        lines += [
+            "",
+            f"| served at 1 client (mean µs) | {' | '.join(columns)} |",
+            f"| --- |{' ---: |' * len(columns)}",
+        ]
+        for m in breakdowns:
+            assert m.breakdown_us is not None
+            cells = " | ".join(str(m.breakdown_us[column]) for column in columns)
+            lines.append(f"| {m.mode} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,15 @@
 """make bench's report: ratios against the best in-process FP32, latency gaps, goal verdicts."""
 
-from serving.bench import Measurement, goals, latency_gaps, markdown, measurement, ratios
+from serving import perf_analyzer
+from serving.bench import (
+    Measurement,
+    goals,
+    latency_gaps,
+    markdown,
+    measurement,
+    ratios,
+    served_measurement,
+)
 
 
 def _point(kind: str, precision: str, clients: int, throughput: float, p50: float) -> Measurement:
@@ -50,3 +59,18 @@ def test_a_measurement_keeps_the_spread_of_its_rounds() -> None:
     point = measurement("served", "int8", 8, rounds)
     assert (point.throughput, point.throughput_min, point.throughput_max) == (330, 300, 360)
     assert point.p50_ms == 20.0 and point.texts == 990 and point.mode == "served int8"
+
+
+def test_served_points_take_the_median_of_perf_analyzers_runs() -> None:
+    def report(throughput: float, p50: float, infer_us: int) -> perf_analyzer.Report:
+        split = dict.fromkeys(perf_analyzer.BREAKDOWN, 10) | {"Server Compute Infer": infer_us}
+        return perf_analyzer.Report(1, 100, throughput, p50, p50 * 3, split)
+
+    point = served_measurement(
+        "fp32", 1, [report(150, 6.0, 5000), report(170, 5.0, 4000), report(160, 7.0, 4500)]
+    )
+    assert (point.throughput, point.throughput_min, point.throughput_max) == (160, 150, 170)
+    assert (point.p50_ms, point.p99_ms, point.texts) == (6.0, 18.0, 300)
+    assert point.breakdown_us is not None and point.breakdown_us["Server Compute Infer"] == 4500
+    table = markdown([*RESULTS[:2], point, *RESULTS[3:]])
+    assert "| served fp32 | 10 | 10 | 10 | 10 | 4500 | 10 | 10 |" in table
