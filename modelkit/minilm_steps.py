@@ -66,8 +66,9 @@ def pad(
 def encoder_session(folder: Path, params: Mapping[str, str]) -> Any:
     """The precision's ONNX graph on onnxruntime, with the rendered thread budget.
 
-    ``intra_op_spinning`` "0" makes idle intra-op threads sleep instead of spinning, so
-    instances that run at once do not burn each other's cores waiting for work.
+    ``intra_op_spinning`` "1" keeps idle intra-op threads spinning: a lone instance's
+    parallel sections start without a wake-up; "0" lets them sleep, so that instances
+    running at once do not burn each other's cores (modelkit/tuning.py).
     """
     import onnxruntime as ort
 

@@ -60,6 +60,7 @@ from modelkit.tuning import (
     GPU_TUNING,
     LENGTH_BUCKETS,
     LOCAL_LENGTH_BUCKETS,
+    LOCAL_TEXT_EMBEDDING,
     LOCAL_TUNING,
     MAX_SEQUENCE_LENGTH,
 )
@@ -318,7 +319,7 @@ def _text_embedding(config: ModelConfig, context: _Context) -> dict[str, Planned
     config.ClearField("platform")
     config.ClearField("ensemble_scheduling")
     config.backend = "python"
-    tuning = LOCAL_TUNING["text_embedding"]
+    tuning = LOCAL_TEXT_EMBEDDING[context.precision]
     set_parameters(
         config,
         {
@@ -326,10 +327,7 @@ def _text_embedding(config: ModelConfig, context: _Context) -> dict[str, Planned
             "onnx_file": onnx_file,
             "intra_op_threads": tuning.threads,
             "inter_op_threads": 1,
-            # Idle intra-op threads sleep, should a tuning give an instance more than one:
-            # spinning ones take the cores from Triton's frontend and the other instance
-            # (2 x 2 threads: 322 against 537 texts/s at 32 clients, docs/local-mode.md).
-            "intra_op_spinning": 0,
+            "intra_op_spinning": int(tuning.spinning),
         },
     )
     # Each request is padded to its own bucket and model.py groups equal widths itself, so
