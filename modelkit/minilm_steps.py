@@ -66,19 +66,19 @@ def pad(
 def encoder_session(folder: Path, params: Mapping[str, str]) -> Any:
     """The precision's ONNX graph on onnxruntime, with the rendered thread budget.
 
-    ``intra_op_spinning`` "1" keeps idle intra-op threads spinning: a lone instance's
-    parallel sections start without a wake-up; "0" lets them sleep, so that instances
-    running at once do not burn each other's cores (modelkit/tuning.py).
+    Idle intra-op threads spin for ``intra_op_spin_us`` before they sleep: long enough to
+    start each parallel section of a run without a wake-up, short enough to leave the cores
+    to the rest of the server between runs (modelkit/tuning.py).
     """
     import onnxruntime as ort
 
+    spin_us = int(params["intra_op_spin_us"])
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(params["intra_op_threads"])
     options.inter_op_num_threads = int(params["inter_op_threads"])
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry(
-        "session.intra_op.allow_spinning", params.get("intra_op_spinning", "1")
-    )
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spin_us > 0)))
+    options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     model = folder / params["onnx_file"]
     return ort.InferenceSession(str(model), options, ["CPUExecutionProvider"])
 

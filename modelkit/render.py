@@ -60,7 +60,6 @@ from modelkit.tuning import (
     GPU_TUNING,
     LENGTH_BUCKETS,
     LOCAL_LENGTH_BUCKETS,
-    LOCAL_TEXT_EMBEDDING,
     LOCAL_TUNING,
     MAX_SEQUENCE_LENGTH,
 )
@@ -319,7 +318,7 @@ def _text_embedding(config: ModelConfig, context: _Context) -> dict[str, Planned
     config.ClearField("platform")
     config.ClearField("ensemble_scheduling")
     config.backend = "python"
-    tuning = LOCAL_TEXT_EMBEDDING[context.precision]
+    tuning = LOCAL_TUNING["text_embedding"]
     set_parameters(
         config,
         {
@@ -327,7 +326,7 @@ def _text_embedding(config: ModelConfig, context: _Context) -> dict[str, Planned
             "onnx_file": onnx_file,
             "intra_op_threads": tuning.threads,
             "inter_op_threads": 1,
-            "intra_op_spinning": int(tuning.spinning),
+            "intra_op_spin_us": tuning.spin_us,
         },
     )
     # Each request is padded to its own bucket and model.py groups equal widths itself, so

@@ -11,14 +11,13 @@ from hybrid.config import load_stack_config
 from hybrid.manifest import Manifest, load_verified
 from hybrid.models import PRIVATE_ONLY_MODELS
 from hybrid.paths import MODEL_REPO, TARGETS
-from hybrid.precision import FP32
 from modelkit.artifacts import ENCODER_ONNX, MINILM
 from modelkit.build import BuildResult, build
 from modelkit.errors import PlacementError
 from modelkit.placement import expand, site_models
 from modelkit.render import RenderInputs, TargetPlan, plan_target, plans_folder
 from modelkit.triton_config import CONFIG_NAME, read_config
-from modelkit.tuning import GPU_TUNING, LOCAL_LENGTH_BUCKETS, LOCAL_TEXT_EMBEDDING, LOCAL_TUNING
+from modelkit.tuning import GPU_TUNING, LOCAL_LENGTH_BUCKETS, LOCAL_TUNING
 from modelkit.validate import validate_repository
 
 SITES = ("public", "private")
@@ -52,9 +51,8 @@ def test_every_config_parses_and_validates(repos) -> None:
 def test_local_target_serves_everything_through_the_python_backend(repos) -> None:
     root = repos["local"]
     assert Manifest.read(root).models == ("ctr_ranker", "text_embedding")
-    tunings = {**LOCAL_TUNING, "text_embedding": LOCAL_TEXT_EMBEDDING[FP32]}  # dev: fp32
-    assert set(tunings) == {"ctr_ranker", "text_embedding"}
-    for model, tuning in tunings.items():
+    assert set(LOCAL_TUNING) == {"ctr_ranker", "text_embedding"}
+    for model, tuning in LOCAL_TUNING.items():
         config = _config(root, model)
         assert config.backend == "python" and not config.platform
         (group,) = config.instance_group
@@ -77,9 +75,9 @@ def test_local_text_embedding_is_one_model_that_tokenizes_and_encodes(repos) -> 
         "max_sequence_length": "128",
         "length_buckets": ",".join(map(str, LOCAL_LENGTH_BUCKETS)),
         "onnx_file": ENCODER_ONNX,
-        "intra_op_threads": str(LOCAL_TEXT_EMBEDDING[FP32].threads),
+        "intra_op_threads": str(LOCAL_TUNING["text_embedding"].threads),
         "inter_op_threads": "1",
-        "intra_op_spinning": str(int(LOCAL_TEXT_EMBEDDING[FP32].spinning)),
+        "intra_op_spin_us": str(LOCAL_TUNING["text_embedding"].spin_us),
     }
     files = {p.name for p in (root / "text_embedding/1").iterdir()}
     assert {"model.py", "minilm_steps.py", "tokenizer.json", ENCODER_ONNX} <= files

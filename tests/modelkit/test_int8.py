@@ -21,7 +21,6 @@ from modelkit.cache import Artifact, ensure
 from modelkit.errors import BuildError
 from modelkit.quantize import activation_ranges, quantize_encoder, smooth, weight_matmuls
 from modelkit.render import RenderInputs, TargetPlan, plan_target
-from modelkit.tuning import LOCAL_TEXT_EMBEDDING
 
 
 @pytest.fixture(scope="module")
@@ -214,12 +213,6 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
         rendered = plans[precision][0].files[f"{model}/config.pbtxt"].data or b""
         encoder = text_format.Parse(rendered.decode(), mc.ModelConfig())
         assert encoder.parameters["onnx_file"].string_value == onnx_file
-        tuning = LOCAL_TEXT_EMBEDDING[precision]  # each precision its own instances/threads
-        assert encoder.instance_group[0].count == tuning.instances
-        assert encoder.parameters["intra_op_threads"].string_value == str(tuning.threads)
-        spinning = encoder.parameters["intra_op_spinning"].string_value
-        assert spinning == str(int(tuning.spinning))
-    assert LOCAL_TEXT_EMBEDDING[FP32] != LOCAL_TEXT_EMBEDDING[INT8]
     assert manifests[FP32].quality == {}
     record = manifests[INT8].quality[model]
     path = f"{model}/1/{ENCODER_INT8_ONNX}"

@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from modelkit import ranker
 from modelkit.tokenization import load_tokenizer, tokenize
 from modelkit.triton_config import CONFIG_NAME, read_config
-from modelkit.tuning import LENGTH_BUCKETS, LOCAL_LENGTH_BUCKETS
+from modelkit.tuning import LENGTH_BUCKETS, LOCAL_LENGTH_BUCKETS, LOCAL_TUNING
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
 
@@ -115,6 +115,16 @@ def test_local_text_embedding_pads_each_request_to_its_bucket_and_encodes_it(
         embedding = response.outputs["EMBEDDING"]
         assert embedding.shape == (len(texts), 384) and embedding.dtype == np.float32
         np.testing.assert_allclose(embedding, expected, atol=1e-5)
+
+
+def test_the_local_encoder_runs_on_the_rendered_threads_and_spin(repos, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    options = _load(repos["local"], "text_embedding", monkeypatch).session.get_session_options()
+    tuning = LOCAL_TUNING["text_embedding"]
+    assert options.intra_op_num_threads == tuning.threads
+    entry = options.get_session_config_entry
+    assert entry("session.intra_op.allow_spinning") == str(int(tuning.spin_us > 0))
+    assert entry("session.intra_op.spin_duration_us") == str(tuning.spin_us)
 
 
 def test_gpu_tokenizer_pads_one_batch_to_one_width(repos, monkeypatch) -> None:
