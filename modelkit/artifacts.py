@@ -143,6 +143,12 @@ def _build_ranker(folder: Path, report: Report, used: Mapping[str, Artifact]) ->
     }
 
 
+def _kernel_instructions() -> list[str]:
+    from modelkit.quantize import kernel_instructions
+
+    return kernel_instructions()
+
+
 def _build_minilm_int8(
     folder: Path, report: Report, used: Mapping[str, Artifact]
 ) -> dict[str, Any]:
@@ -166,6 +172,7 @@ def _build_minilm_int8(
         "recipe": recipe,
         "calibration": {"texts": len(sets.calibration)},
         "reference": {"file": ENCODER_ONNX, "sha256": used[MINILM].files[ENCODER_ONNX].sha256},
+        "measured_on": _kernel_instructions(),
         "signature": _onnx_signature(out),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -202,6 +209,7 @@ RECIPES: dict[str, Recipe] = {
         inputs=list,
         build=_build_minilm_int8,
         uses=(MINILM,),
+        machine=_kernel_instructions,
     ),
     RANKER: Recipe(
         name=RANKER,

@@ -1,7 +1,8 @@
 """Content-hash cache of build artifacts, so that a rebuild redoes only what changed.
 
 An artifact's key hashes everything that can change its bytes: the modelkit modules that
-make it, the versions of the libraries they call and the data files they read. A cache
+make it, the versions of the libraries they call, the data files they read and, where its
+measured facts hold only on this kind of CPU, the CPU's relevant instruction sets. A cache
 entry is written to a temporary folder and renamed into place, so a crash never leaves a
 half-built entry that looks valid.
 """
@@ -40,6 +41,9 @@ class Recipe:
     worth keeping (metrics)."""
     uses: tuple[str, ...] = ()
     """Artifacts built first whose files this one is made from; their keys are part of its key."""
+    machine: Callable[[], Iterable[str]] = tuple
+    """Facts about this machine that the artifact's facts depend on (a quality gate measured
+    with the CPU's own kernels): a machine with other facts builds and gates its own."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class Artifact:
 
 
 def recipe_key(recipe: Recipe, upstream: Mapping[str, "Artifact"] | None = None) -> str:
-    """sha256 over the recipe's modules, package versions, input files and used artifacts."""
+    """sha256 over the recipe's modules, package versions, input files, used artifacts and
+    machine facts."""
     parts: dict[str, Any] = {"recipe": recipe.name, "modules": {}, "packages": {}, "inputs": []}
     if recipe.uses:
         parts["uses"] = {name: (upstream or {})[name].key for name in recipe.uses}
@@ -69,6 +74,9 @@ def recipe_key(recipe: Recipe, upstream: Mapping[str, "Artifact"] | None = None)
     for package in recipe.packages:
         parts["packages"][package] = importlib.metadata.version(package)
     parts["inputs"] = sorted((path.name, file_sha256(path)) for path in recipe.inputs())
+    machine = sorted(recipe.machine())
+    if machine:
+        parts["machine"] = machine
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -24,6 +24,7 @@ What is quantized, chosen by measurement (docs/models.md, "INT8 encoder"):
 import contextlib
 import io
 import logging
+import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,21 @@ FIRST_TOKEN_AT = 0.8
 """The first token's row is rescaled where the rest's range is below this share of its own."""
 FIRST_TOKEN = "first_token_row"
 """The graph's [1, S, 1] tensor: 1 in the first token's row, 0 in the others."""
+KERNEL_FLAGS = frozenset(
+    {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8"}
+)
+"""CPU flags (as /proc/cpuinfo names them) that onnxruntime's integer kernels choose between:
+the same INT8 graph computes slightly different numbers on each (docs/models.md)."""
+
+
+def kernel_instructions(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The architecture and this CPU's KERNEL_FLAGS: the machines the gate's numbers hold on."""
+    flags: set[str] = set()
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags.update(line.partition(":")[2].split())
+    return [platform.machine(), *sorted(flags & KERNEL_FLAGS)]
 
 
 @dataclass(frozen=True)

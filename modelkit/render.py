@@ -215,7 +215,7 @@ def plan_target(target: str, config: StackConfig, inputs: RenderInputs) -> Targe
 
 def _int8_quality(context: _Context, path: str) -> dict[str, Any]:
     """What the manifest records of the INT8 encoder: its file and hash, what it was
-    quantized from, and the gate's measured numbers."""
+    quantized from, the gate's measured numbers and the CPU they were measured on."""
     built = context.inputs.artifacts[MINILM_INT8]
     return {
         "precision": INT8,
@@ -223,6 +223,7 @@ def _int8_quality(context: _Context, path: str) -> dict[str, Any]:
         "sha256": built.files[ENCODER_INT8_ONNX].sha256,
         "reference": built.facts["reference"],
         "recipe": built.facts["recipe"],
+        "measured_on": built.facts["measured_on"],
         **built.facts["quality"],
     }
 

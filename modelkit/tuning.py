@@ -38,7 +38,7 @@ LOCAL_TUNING: dict[str, Tuning] = {
     # the busy instances anyway and each execute() takes all of them. One instance on both
     # cores, its threads spinning 100 us between parallel sections: interleaved perf_analyzer
     # runs on 2 cores (docs/local-mode.md) put it at the in-process p50 + 1 ms at one client
-    # (2 x 1 thread: + 2-2.5 ms) and at 2 x 1's throughput at 32 in FP32, 0.89x in INT8.
+    # (2 x 1 thread: + 2-4 ms) and at 2 x 1's throughput at 32 in FP32, 0.89x in INT8.
     "text_embedding": Tuning(
         instances=1, preferred_batch_sizes=(), max_queue_delay_us=0, threads=2, spin_us=100
     ),

@@ -1,6 +1,7 @@
 """The INT8 encoder: its texts, its quality gate, the manifest's record, precision as config."""
 
 import dataclasses
+import platform
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from modelkit.artifacts import ENCODER_INT8_ONNX, ENCODER_ONNX, MINILM, MINILM_I
 from modelkit.build import BuildResult
 from modelkit.cache import Artifact, ensure
 from modelkit.errors import BuildError
-from modelkit.quantize import activation_ranges, quantize_encoder, smooth, weight_matmuls
+from modelkit.quantize import (
+    activation_ranges,
+    kernel_instructions,
+    quantize_encoder,
+    smooth,
+    weight_matmuls,
+)
 from modelkit.render import RenderInputs, TargetPlan, plan_target
 
 
@@ -36,6 +43,15 @@ def small(sets: texts.TextSets) -> texts.TextSets:
         queries=sets.queries[::10],
         documents=sets.documents[::40],
     )
+
+
+def test_the_cpu_is_named_by_the_integer_instructions_its_kernels_choose_between(
+    tmp_path: Path,
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu sse2 avx2 avx512_vnni ht\n")
+    assert kernel_instructions(cpuinfo)[1:] == ["avx2", "avx512_vnni"]
+    assert kernel_instructions(tmp_path / "none") == [platform.machine()]
 
 
 def test_the_texts_are_reproducible_disjoint_and_from_both_sources(sets) -> None:
@@ -165,6 +181,7 @@ def plans(
         {
             "quality": measured.facts(),
             "recipe": {},
+            "measured_on": kernel_instructions(),
             "reference": {"file": ENCODER_ONNX, "sha256": fp32.files[ENCODER_ONNX].sha256},
             "signature": fp32.facts["signature"],
         },
@@ -220,6 +237,7 @@ def test_the_precision_changes_the_rendered_repository_and_records_the_quality(
     assert record["sha256"] == manifests[INT8].files[path].sha256, "next to the artifact hash"
     assert record["reference"]["sha256"] == fp32.files[ENCODER_ONNX].sha256
     assert record["min_cosine"] == round(measured.min_cosine, 6)
+    assert record["measured_on"] == kernel_instructions(), "the gate holds for this CPU"
     assert Manifest.build(**_fields(manifests[INT8])).quality == manifests[INT8].quality
 
 
