@@ -453,8 +453,8 @@ def markdown(results: Sequence[Measurement]) -> str:
             f"| --- |{' ---: |' * len(columns)}",
         ]
         for m in breakdowns:
-            assert m.breakdown_us is not None
-            cells = " | ".join(str(m.breakdown_us[column]) for column in columns)
+            split = m.breakdown_us or {}
+            cells = " | ".join(str(split[column]) for column in columns)
             lines.append(f"| {m.mode} | {cells} |")
     return "\n".join(lines) + "\n"
 
