@@ -8,6 +8,7 @@ next to it) nor onnxruntime, so those are imported only by the helpers that need
 """
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,13 +69,17 @@ def encoder_session(folder: Path, params: Mapping[str, str]) -> Any:
 
     Idle intra-op threads spin for ``intra_op_spin_us`` before they sleep: long enough to
     start each parallel section of a run without a wake-up, short enough to leave the cores
-    to the rest of the server between runs (modelkit/tuning.py).
+    to the rest of the server between runs (modelkit/tuning.py). Never more threads than
+    the cores this process may run on: a site pinned to one core (``make up-local
+    CORES=dedicated``) would have its threads wait for each other on it.
     """
     import onnxruntime as ort
 
     spin_us = int(params["intra_op_spin_us"])
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(params["intra_op_threads"])
+    options.intra_op_num_threads = min(
+        int(params["intra_op_threads"]), len(os.sched_getaffinity(0))
+    )
     options.inter_op_num_threads = int(params["inter_op_threads"])
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spin_us > 0)))

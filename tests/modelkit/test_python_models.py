@@ -7,6 +7,7 @@ files, and their answers are checked against the artifacts called directly.
 
 import importlib.util
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -125,6 +126,14 @@ def test_the_local_encoder_runs_on_the_rendered_threads_and_spin(repos, monkeypa
     entry = options.get_session_config_entry
     assert entry("session.intra_op.allow_spinning") == str(int(tuning.spin_us > 0))
     assert entry("session.intra_op.spin_duration_us") == str(tuning.spin_us)
+
+
+def test_the_local_encoder_never_runs_more_threads_than_its_cores(repos, monkeypatch) -> None:
+    """A site pinned to one core (CORES=dedicated) runs one onnxruntime thread."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    model = _load(repos["local"], "text_embedding", monkeypatch)
+    assert model.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_gpu_tokenizer_pads_one_batch_to_one_width(repos, monkeypatch) -> None:
