@@ -51,6 +51,10 @@ class Tokenize:
         longest = max(len(encoding.ids) for encoding in encodings)
         return next(bucket for bucket in self.buckets if bucket >= longest)
 
+    def padded(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """One request's encodings as the encoder's feed, padded to that request's bucket."""
+        return pad(encodings, self.width(encodings))
+
 
 def pad(
     encodings: Sequence[Any], width: int, dtypes: Sequence[Any] = (np.int64, np.int64)

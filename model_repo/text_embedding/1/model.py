@@ -33,7 +33,7 @@ class TritonPythonModel:
             encodings = self.tokenize.encode(
                 pb_utils.get_input_tensor_by_name(request, text).as_numpy()
             )
-            feeds.append(self.steps.pad(encodings, self.tokenize.width(encodings)))
+            feeds.append(self.tokenize.padded(encodings))
         return [
             pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(embedding, rows)])
             for rows in self.steps.encode_by_width(self.session, feeds)
